@@ -1,0 +1,74 @@
+"""The Raft leader's lease timer thread: a thin loop around the pure `LeaseTimer`.
+
+Only the Raft leader acts. After it becomes leader it proposes a barrier; once the barrier
+has applied in its term (so it holds every committed grant and keep-alive), the timer is
+armed, restarting the current lease at its full TTL. When the lease is due it proposes
+`Expire(epoch, lease_seq)`, which the state machine applies only if that exact lease is still
+current. Losing leadership disarms the timer (`ReplicatedState.lose_leadership`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from coordinator.core.commands import Barrier, Expire
+from coordinator.core.lease import DueLease
+from coordinator.core.results import Ack
+from coordinator.replication.raft import CoordinatorRaft
+
+log = logging.getLogger(__name__)
+
+
+class LeaseKeeper:
+    def __init__(self, raft: CoordinatorRaft, period_s: float = 0.005) -> None:
+        self._raft = raft
+        self._state = raft.replicated
+        self._period_s = period_s
+        self._stop = threading.Event()
+        self._barrier_term: int | None = None
+        self._expiring: DueLease | None = None
+        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._period_s):
+            try:
+                self.step(time.monotonic_ns())
+            except Exception:  # keep timing: one failed proposal must not end lease expiry
+                log.exception("lease keeper step failed")
+
+    def step(self, now_ns: int) -> None:
+        if not self._raft.is_leader():
+            self._barrier_term = None
+            return
+        term = self._raft.raftCurrentTerm
+        if not self._state.lease_armed():
+            if self._barrier_term != term:
+                self._barrier_term = term
+                self._raft.propose_async(Barrier(), lambda _r, error: self._on_barrier(term, error))
+            return
+        due = self._state.lease_due(now_ns)
+        if due is not None and due != self._expiring:
+            self._expiring = due
+            log.info("lease of epoch %d (renewal %d) expired; proposing Expire", due.epoch, due.lease_seq)
+            self._raft.propose_async(Expire(due.epoch, due.lease_seq), self._on_expired)
+
+    def _on_barrier(self, term: int, error: int) -> None:
+        if error == 0 and self._raft.is_leader() and self._raft.raftCurrentTerm == term:
+            self._state.arm_lease_timer()
+            log.info("lease timer armed in term %d", term)
+        elif self._barrier_term == term:
+            self._barrier_term = None  # try again on the next step
+
+    def _on_expired(self, result: Any, error: int) -> None:
+        if error != 0 or not isinstance(result, Ack):
+            self._expiring = None  # not applied or superseded: re-evaluate on the next step

@@ -1,0 +1,87 @@
+"""Guards that stop pysyncobj from truncating log entries a follower has acknowledged.
+
+The defect (../shared/research/pysyncobj.md, section 2): the leader advances `nextIndex`
+optimistically as it sends, and a later success acknowledgement sets it *back* to what the
+follower had at that time. The leader then resends from an older `prevLogIdx`, and the
+follower's AppendEntries handler deletes everything after `prevLogIdx` whenever its log is
+longer, whether or not anything conflicts, then re-adds one batch. Entries it had acknowledged
+(counted toward a commit by the leader) and sometimes applied disappear for a while; if the
+leader dies in that window, a committed entry can be lost.
+
+Two guards, both pure functions over a read-only view of the log:
+- `plan_append` (follower): rewrite an AppendEntries so that only entries that really conflict
+  are deleted (Raft paper, section 5.3, AppendEntries receiver rule 3: "If an existing entry
+  conflicts with a new one (same index but different terms), delete the existing entry and
+  all that follow it"). Entries that are already present and match are skipped.
+- `guarded_next_index` (leader): a success acknowledgement may raise `nextIndex` but never
+  lower it; only a follower's explicit reset (a real mismatch) may.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+Entry = tuple[bytes, int, int]  # (command, index, term)
+
+
+class LogView(Protocol):
+    @property
+    def first_index(self) -> int: ...
+
+    @property
+    def last_index(self) -> int: ...
+
+    def term_at(self, index: int) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AppendPlan:
+    """What to hand pysyncobj's handler instead: after `prev_index` it deletes every entry and
+    appends `entries`, so `prev_index` must be the last entry we keep."""
+
+    prev_index: int
+    prev_term: int
+    entries: Sequence[Entry]
+
+
+def plan_append(log: LogView, prev_index: int, prev_term: int, entries: Sequence[Entry],
+                leader_term: int) -> AppendPlan | None:
+    """How to apply an AppendEntries without deleting entries that do not conflict.
+
+    None means: pass the message through unchanged (the consistency check at `prev_index`
+    fails or cannot be made, and pysyncobj answers with a reset, which is correct).
+    """
+    last = log.last_index
+    if prev_index < log.first_index or prev_index > last or log.term_at(prev_index) != prev_term:
+        return None
+    matched = 0
+    for _command, index, term in entries:
+        if index > last or log.term_at(index) != term:
+            break
+        matched += 1
+    if matched < len(entries):
+        # Keep everything up to the last matching entry; the rest of our log conflicts with (or
+        # lies beyond) the leader's, so deleting it from there on is exactly rule 3.
+        new_prev = prev_index + matched
+        new_prev_term = prev_term if matched == 0 else entries[matched - 1][2]
+        return AppendPlan(new_prev, new_prev_term, entries[matched:])
+    end = prev_index + len(entries)
+    end_term = prev_term if not entries else entries[-1][2]
+    if end < last and log.term_at(last) == leader_term:
+        # Everything sent is already here, and our log goes further with entries this leader
+        # wrote (the only writer of its term): by the Log Matching property our whole log
+        # matches the leader's up to `last`, so keep it and acknowledge it all.
+        return AppendPlan(last, leader_term, ())
+    # Either nothing extends past the message, or the tail beyond it is from an older term and
+    # has not been verified against this leader: pysyncobj may drop it (it is uncommitted).
+    return AppendPlan(end, end_term, ())
+
+
+def guarded_next_index(before: int | None, after: int, *, success: bool, reset: bool) -> int:
+    """The leader's `nextIndex` for a follower after an acknowledgement: a success may only
+    move it forward; a reset (the follower found a real mismatch) may move it anywhere."""
+    if before is None or reset or not success:
+        return after
+    return max(before, after)

@@ -1,0 +1,638 @@
+"""pysyncobj, hardened: the Raft node that hands committed commands to the core.
+
+pysyncobj 0.3.17 gives Raft but is unsafe as shipped (../shared/research/pysyncobj.md). This
+subclass keeps its algorithm and fixes what we rely on, each fix in one named place:
+
+- Durable log: the RocksDB journal (journal.py) is swapped in for pysyncobj's file journal in
+  exactly one place (`_create_journal` below). The leader syncs its new entries before it
+  sends them and before it counts its own copy (`_checkCommandsToApply`, `_onTick`); a
+  follower syncs once per burst of messages before its acknowledgements go out (`flush_acks`).
+- Snapshots are the core's canonical bytes (snapshots.py), never pickle.
+- Acknowledged entries are never truncated: log_matching.py's two guards, applied in
+  `_SyncObj__onMessageReceived`; `acked_entries_truncated` counts any that still are.
+- Apply is total: one entry type (0x10 + a versioned protobuf) goes to `ReplicatedState.apply`,
+  which turns anything unreadable into a refusal; a core bug stops the node (fatal.py).
+- A cut-off leader steps down within about one election timeout: `leaderFallbackTimeout` is
+  the minimum election timeout, not pysyncobj's 30 s.
+- Membership changes one at a time: `_SyncObj__changeCluster` refuses a change while the last
+  one is not applied (pysyncobj's own guard is dead code).
+- No timer in the commit path: queued commands wake the tick loop and go out in one
+  AppendEntries as soon as the queue is drained, instead of waiting for the next heartbeat.
+- Pre-vote with leader stickiness (Raft thesis, section 9.6): a node whose election timer fires
+  first asks whether a majority would vote for it, and a node that heard from a live leader
+  recently says no, so a node that was paused or cut off cannot depose a healthy leader when it
+  comes back. An election deadline that passed while a node had no connection is re-randomized
+  when the first connection comes up, so nodes do not all stand at the same instant.
+- The Raft port is authenticated (the cluster secret is pysyncobj's `password`, required), so
+  it never unpickles bytes from an unauthenticated peer.
+
+Threads: pysyncobj's tick thread runs everything inside the SyncObj, including the apply. Other
+threads only `propose` (enqueue + wait) and read `ReplicatedState` under its lock. The SyncObj
+must be constructed on a thread that outlives it (pysyncobj stops ticking when that thread ends).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pysyncobj.syncobj
+from pysyncobj import SyncObj, SyncObjConf
+from pysyncobj.config import FAIL_REASON
+from pysyncobj.monotonic import monotonic
+from pysyncobj.node import TCPNode
+from pysyncobj.pipe_notifier import PipeNotifier
+
+from coordinator.core.commands import Command
+from coordinator.core.results import Result
+from coordinator.replication import snapshots
+from coordinator.replication.envelope import ENTRY_TYPE, encode
+from coordinator.replication.fatal import stop_node
+from coordinator.replication.journal import RocksJournal
+from coordinator.replication.log_matching import guarded_next_index, plan_append
+from coordinator.replication.state import ReplicatedState
+from coordinator.replication.transport import CoordinatorTransport
+
+log = logging.getLogger(__name__)
+ENTRY_PREFIX = bytes([ENTRY_TYPE])
+_RAFT_STATE_NAMES = {0: "FOLLOWER", 1: "CANDIDATE", 2: "LEADER"}
+
+# --------------------------------------------------------------------------- errors
+
+
+class ProposalError(Exception):
+    """A command could not be confirmed as applied. `applied` says what we know."""
+
+    applied: bool | None = False
+
+
+class NoQuorum(ProposalError):
+    """Not applied: no leader could take it (no quorum, leadership moved). Safe to retry."""
+
+
+class OutcomeUnknown(ProposalError):
+    """Maybe applied: the commit wait timed out or the leader changed mid-flight. Retry with
+    the same idempotency key."""
+
+    applied = None
+
+
+class Overloaded(ProposalError):
+    """Not applied: the proposal queue is full."""
+
+
+class MembershipRefused(ProposalError):
+    """Not applied: the leader refused the membership change (another one is in flight, or
+    this term's first entry is not yet committed)."""
+
+
+def _proposal_error(reason: int) -> ProposalError:
+    if reason == FAIL_REASON.QUEUE_FULL:
+        return Overloaded("the Raft proposal queue is full")
+    if reason in (FAIL_REASON.LEADER_CHANGED, FAIL_REASON.UNKNOWN_OUTCOME):
+        return OutcomeUnknown("the Raft leader changed while the command was in flight; it may have been applied")
+    if reason == FAIL_REASON.REQUEST_DENIED:
+        return MembershipRefused("the Raft leader refused the change")
+    return NoQuorum("no Raft leader could commit the command (it was not applied)")
+
+
+# ------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True, slots=True)
+class RaftSettings:
+    """Raft timing. `heartbeat_s` is pysyncobj's appendEntriesPeriod; elections start after a
+    random timeout in [election_min_s, election_max_s]; a leader that hears from no majority
+    for `election_min_s` steps down."""
+
+    heartbeat_s: float = 0.05
+    election_min_s: float = 0.3
+    election_max_s: float = 0.6
+    connection_timeout_s: float = 1.5
+    connection_retry_s: float = 0.25
+    ping_interval_s: float = 0.25
+    compaction_min_entries: int = 10_000
+    compaction_min_time_s: float = 3600.0
+    queue_size: int = 20_000
+
+    def validate(self) -> list[str]:
+        problems = []
+        if not self.election_min_s > 3 * self.heartbeat_s:
+            problems.append("election_min_ms must be more than 3 x heartbeat_ms")
+        if not self.election_max_s > self.election_min_s:
+            problems.append("election_max_ms must be more than election_min_ms")
+        if not self.connection_timeout_s >= self.election_max_s:
+            problems.append("connection_timeout_ms must be at least election_max_ms")
+        if self.compaction_min_entries < 10:
+            problems.append("compaction_min_entries must be at least 10")
+        return problems
+
+
+# ----------------------------------------------------------- the journal swap (one place)
+
+_journal_lock = threading.Lock()
+_next_journal: RocksJournal | None = None
+
+
+def _create_journal(path: str) -> RocksJournal:
+    """pysyncobj's journal factory, replaced: hands out the journal being installed."""
+    journal = _next_journal
+    assert journal is not None and str(journal.path) == path, "pysyncobj built a SyncObj we did not configure"
+    return journal
+
+
+pysyncobj.syncobj.createJournal = _create_journal
+
+
+@contextlib.contextmanager
+def _installing(journal: RocksJournal) -> Iterator[None]:
+    global _next_journal
+    with _journal_lock:
+        _next_journal = journal
+        try:
+            yield
+        finally:
+            _next_journal = None
+
+
+def make_node(raft_address: str, node_id: str, grpc_address: str) -> TCPNode:
+    """A cluster member as pysyncobj knows it. Its id is the advertised Raft address; the node
+    id and gRPC address travel with it (in membership entries and snapshots)."""
+    return TCPNode(raft_address, node_id=node_id, grpc_address=grpc_address)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    node_id: str
+    raft_address: str
+    grpc_address: str
+    is_self: bool
+    connected: bool
+    match_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class RaftStatus:
+    role: str
+    term: int
+    commit_index: int
+    applied_index: int
+    leader_id: str
+    leader_grpc_address: str
+    first_log_index: int
+    last_log_index: int
+    members: tuple[MemberView, ...]
+    acked_entries_truncated: int
+
+
+class CoordinatorRaft(SyncObj):  # type: ignore[misc]
+    _SyncObj__raftElectionDeadline: float  # pysyncobj's private attributes this class reads or sets
+    _SyncObj__raftState: int
+    _SyncObj__transferInProgress: bool
+    _SyncObj__transport: CoordinatorTransport
+    def __init__(self, *, self_node: TCPNode, peers: Sequence[TCPNode], settings: RaftSettings,
+                 cluster_secret: str, bind_address: str, journal: RocksJournal, replicated: ReplicatedState,
+                 dial_table: Mapping[str, str] | None = None, log_guards: bool = True, learner: bool = False,
+                 learner_floor: int | None = None, on_learner_floor: Callable[[int], None] | None = None) -> None:
+        """`self_node` is this node as the cluster knows it. A `learner` joins as a pysyncobj
+        read-only node: it receives the log and votes on nothing until `members add` makes it a
+        voter (see promotion_committed)."""
+        if not cluster_secret:
+            raise ValueError("a cluster secret is required: without it the Raft port unpickles whatever it receives")
+        self.settings = settings
+        self.replicated = replicated
+        self.identity = self_node
+        self.learner = learner
+        self._journal = journal
+        self._dial_table = dict(dial_table or {})
+        self._log_guards = log_guards
+        self._notifier: PipeNotifier | None = None
+        self._acked = (0, 0)  # (term, index) this node last acknowledged to a leader
+        self._membership_pending_index: int | None = None
+        self.acked_entries_truncated = 0
+        self.next_index_regressions_prevented = 0
+        self.appends_trimmed = 0
+        self.leader_changes = 0
+        self.elections_started = 0
+        self.on_role_change: Callable[[str], None] | None = None
+        self._message_s = 0.0
+        self._last_snapshot_s = 0.0
+        self._poll_started = 0.0
+        self._leader_contact = 0.0       # when an AppendEntries from a current leader last arrived
+        self._prevote_round = 0
+        self._prevote_votes = 0
+        self._prevote_won_term: int | None = None
+        self.prevotes_started = 0
+        self._tick_tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        # A learner's first AppendEntries tells it what was committed before it joined (kept by
+        # the node across restarts: see promotion_committed).
+        self._learner_floor = learner_floor
+        self._on_learner_floor = on_learner_floor
+        self._warned_amnesia = False
+        conf = SyncObjConf(
+            password=cluster_secret,
+            bindAddress=bind_address,
+            appendEntriesUseBatch=True,
+            appendEntriesPeriod=settings.heartbeat_s,
+            raftMinTimeout=settings.election_min_s,
+            raftMaxTimeout=settings.election_max_s,
+            leaderFallbackTimeout=settings.election_min_s,
+            connectionTimeout=settings.connection_timeout_s,
+            connectionRetryTime=settings.connection_retry_s,
+            commandsWaitLeader=False,
+            commandsQueueSize=settings.queue_size,
+            dynamicMembershipChange=True,
+            journalFile=str(journal.path),
+            fullDumpFile=str(journal.snapshot_path),
+            serializer=self._write_snapshot,
+            deserializer=self._read_snapshot,
+            useFork=False,
+            logCompactionMinEntries=settings.compaction_min_entries,
+            logCompactionMinTime=settings.compaction_min_time_s,
+            onStateChanged=self._on_state_changed,
+        )
+        with _installing(journal):
+            super().__init__(None if learner else self_node, list(peers), conf, transportClass=CoordinatorTransport)
+
+    # ------------------------------------------------------------- proposing
+
+    def propose(self, command: Command, timeout_s: float) -> Result:
+        """Replicates `command`, waits until this node applied it and returns its result.
+
+        Raises NoQuorum / Overloaded (not applied) or OutcomeUnknown (maybe applied).
+        Never call it from pysyncobj's tick thread (it would wait on itself).
+        """
+        done = threading.Event()
+        outcome: list[Any] = []
+
+        def on_done(result: Any, error: int) -> None:
+            outcome.append((result, error))
+            done.set()
+
+        self.propose_async(command, on_done)
+        if not done.wait(timeout_s):
+            raise OutcomeUnknown(f"no commit within {timeout_s:.3f}s; the command may still be applied")
+        result, error = outcome[0]
+        if error != FAIL_REASON.SUCCESS:
+            raise _proposal_error(error)
+        return result  # type: ignore[no-any-return]
+
+    def propose_async(self, command: Command, callback: Callable[[Any, int], None]) -> None:
+        """Queues `command`; pysyncobj's tick thread calls `callback(result, fail_reason)`."""
+        self._applyCommand(encode(command, time.time_ns()), callback, ENTRY_TYPE)
+
+    @property
+    def journal(self) -> RocksJournal:
+        return self._journal
+
+    def is_leader(self) -> bool:
+        return bool(self._isLeader())
+
+    def leader_node(self) -> TCPNode | None:
+        return self._getLeader()
+
+    def dial_target(self, raft_address: str) -> tuple[str, int]:
+        host, port = self._dial_table.get(raft_address, raft_address).rsplit(":", 1)
+        return host, int(port)
+
+    # ----------------------------------------------------------- membership
+
+    def change_membership(self, action: str, node: TCPNode, timeout_s: float) -> None:
+        """Adds or removes one voter and waits until the change is applied here.
+        Raises MembershipRefused, NoQuorum or OutcomeUnknown."""
+        done = threading.Event()
+        outcome: list[int] = []
+
+        def on_done(_result: Any, error: int) -> None:
+            outcome.append(error)
+            done.set()
+
+        if action == "add":
+            self.addNodeToCluster(node, on_done)
+        else:
+            self.removeNodeFromCluster(node, on_done)
+        if not done.wait(timeout_s):
+            raise OutcomeUnknown(f"the membership change did not commit within {timeout_s:.1f}s")
+        if outcome[0] != FAIL_REASON.SUCCESS:
+            raise _proposal_error(outcome[0])
+
+    def promotion_committed(self) -> bool:
+        """A learner's question: has a committed membership change made this node a voter?
+
+        Only a change appended after this learner joined counts. An older one means this node id
+        is already a voter, and this node lost the data that voter acknowledged (an emptied data
+        directory): promoting it would let a node with amnesia vote. It must be removed with
+        `coordinator members remove` and added again, or its data directory restored.
+        """
+        if not self.learner or not any(n.address == self.identity.address for n in self.otherNodes):
+            return False
+        me = self.identity.address.encode()
+        for command, index, _term in reversed(self._journal.entries()):
+            if command[:1] == b"\x02" and me in command:
+                floor = self._learner_floor
+                if floor is not None and index <= floor:
+                    if not self._warned_amnesia:
+                        self._warned_amnesia = True
+                        log.error("this node id is already a voter since log index %d, before this learner "
+                                  "joined: refusing to promote a node that lost its data; remove it with "
+                                  "`coordinator members remove` and add it again", index)
+                    return False
+                return bool(index <= self.raftCommitIndex)
+        return False
+
+    def voters_reachable(self) -> tuple[int, int]:
+        """(voters this node is connected to, itself included; voters in the configuration)."""
+        others = self.otherNodes
+        return 1 + sum(1 for n in others if self.isNodeConnected(n)), 1 + len(others)
+
+    def transfer_leadership(self, target: TCPNode | None, timeout_s: float) -> str:
+        """Hands Raft leadership to `target` (None: the most caught-up voter) and waits until
+        another node leads. Returns the new leader's node id. Raises MembershipRefused."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.is_leader():
+                leader = self._getLeader()
+                if leader is not None:
+                    return str(getattr(leader, "node_id", leader.address))
+                time.sleep(0.02)
+                continue
+            if self._request_transfer(target) != FAIL_REASON.SUCCESS:
+                time.sleep(0.05)  # the target is still catching up (pysyncobj needs it fully caught up)
+                continue
+            time.sleep(self.settings.election_min_s / 2)
+        raise MembershipRefused(f"leadership did not move within {timeout_s:.1f}s")
+
+    def _request_transfer(self, target: TCPNode | None) -> int | None:
+        """One pysyncobj TimeoutNow request; its FAIL_REASON, or None if it did not answer."""
+        done = threading.Event()
+        outcome: list[int] = []
+
+        def on_sent(_result: Any, error: int) -> None:
+            outcome.append(error)
+            done.set()
+
+        self.run_on_tick(lambda: self.transferLeadership(target, on_sent))
+        done.wait(1.0)
+        return outcome[0] if outcome else None
+
+    def run_on_tick(self, task: Callable[[], None]) -> None:
+        """Runs `task` on pysyncobj's tick thread (the only thread that may touch its transport)."""
+        self._tick_tasks.put(task)
+        notifier = self._notifier
+        if notifier is not None:
+            with contextlib.suppress(BlockingIOError):
+                notifier.notify()
+
+    def _SyncObj__changeCluster(self, request: Any) -> bool:
+        """One membership change at a time (pysyncobj's own check is dead code: its
+        `__changeClusterIDx` is never assigned). Runs on the leader's tick thread."""
+        pending = self._membership_pending_index
+        if pending is not None and self.raftLastApplied < pending:
+            return False
+        accepted = bool(super()._SyncObj__changeCluster(request))
+        if accepted:
+            self._membership_pending_index = self._journal.last_index + 1
+        return accepted
+
+    # ------------------------------------------------------------- pre-vote
+
+    def _pre_vote(self) -> None:
+        """Runs before pysyncobj's election check: an election starts only after a pre-vote
+        round won a majority (pysyncobj starts it once the deadline is in the past)."""
+        state = self._SyncObj__raftState
+        if self.learner or state == 2 or not self.otherNodes or self._SyncObj__transferInProgress:
+            return
+        now = monotonic()
+        if self._SyncObj__raftElectionDeadline > now or not self._SyncObj__connectedToAnyone():
+            return
+        if self._prevote_won_term == self.raftCurrentTerm:
+            return  # won: let pysyncobj stand for election now
+        self._prevote_won_term = None
+        self._prevote_round += 1
+        self._prevote_votes = 1
+        self.prevotes_started += 1
+        message = {"type": "pre_vote", "round": self._prevote_round, "term": self.raftCurrentTerm + 1,
+                   "last_log_index": self._journal.last_index, "last_log_term": self._journal[-1][2]}
+        for node in self.otherNodes:
+            self._SyncObj__transport.send(node, message)
+        # Not won yet: hold pysyncobj's election off until the next round is due.
+        self._SyncObj__raftElectionDeadline = now + self._SyncObj__generateRaftTimeout()
+
+    def _on_pre_vote_message(self, node: Any, message: dict[str, Any]) -> None:
+        if message["type"] == "pre_vote":
+            recently = monotonic() - self._leader_contact < self.settings.election_min_s - self.settings.heartbeat_s
+            up_to_date = (message["last_log_term"], message["last_log_index"]) >= (
+                self._journal[-1][2], self._journal.last_index)
+            granted = (message["term"] > self.raftCurrentTerm and up_to_date and not self.is_leader()
+                       and not recently)
+            self._SyncObj__transport.send(node, {"type": "pre_vote_response", "round": message["round"],
+                                                 "granted": granted})
+            return
+        if message["round"] != self._prevote_round or not message["granted"] or self.is_leader():
+            return
+        self._prevote_votes += 1
+        if self._prevote_votes > (len(self.otherNodes) + 1) / 2:
+            self._prevote_won_term = self.raftCurrentTerm
+            self._SyncObj__raftElectionDeadline = 0  # pysyncobj stands on its next tick
+
+    def _SyncObj__onNodeConnected(self, node: Any) -> None:
+        """A deadline that ran out while this node had no connection would make every node stand
+        at the instant the links come up (split votes); start a fresh random timeout instead."""
+        super()._SyncObj__onNodeConnected(node)
+        now = monotonic()
+        if self._SyncObj__raftState != 2 and self._SyncObj__raftElectionDeadline < now:
+            self._SyncObj__raftElectionDeadline = now + self._SyncObj__generateRaftTimeout()
+
+    # -------------------------------------------------------------- status
+
+    def status(self) -> RaftStatus:
+        leader = self._getLeader()
+        match = _copy(self._SyncObj__raftMatchIndex)
+        me = self.identity
+        members = [] if self.learner else [
+            MemberView(me.node_id, me.address, me.grpc_address, True, True, self._journal.last_index)]
+        for node in sorted(self.otherNodes, key=lambda n: n.address):
+            if self.learner and node.address == me.address:
+                continue
+            members.append(MemberView(getattr(node, "node_id", node.address), node.address,
+                                      getattr(node, "grpc_address", ""), False, self.isNodeConnected(node),
+                                      match.get(node, 0)))
+        return RaftStatus(
+            role="LEARNER" if self.learner else _RAFT_STATE_NAMES.get(self._SyncObj__raftState, "FOLLOWER"),
+            term=self.raftCurrentTerm, commit_index=self.raftCommitIndex, applied_index=self.raftLastApplied,
+            leader_id=getattr(leader, "node_id", leader.address) if leader is not None else "",
+            leader_grpc_address=getattr(leader, "grpc_address", "") if leader is not None else "",
+            first_log_index=self._journal.first_index, last_log_index=self._journal.last_index,
+            members=tuple(members), acked_entries_truncated=self.acked_entries_truncated)
+
+    # ------------------------------------------------- hooks into pysyncobj
+
+    def _onTick(self, timeToWait: float = 0.0) -> None:
+        if self._notifier is None:  # first tick: set up on the tick thread, which owns the poller
+            self._notifier = PipeNotifier(self._poller)
+            self._install_poll_timer()
+        started = time.monotonic()
+        self._message_s = self._last_snapshot_s = 0.0
+        self._poll_started = 0.0
+        self._journal.sync()  # the leader's own entries are durable before the commit count below
+        try:
+            while not self._tick_tasks.empty():
+                self._tick_tasks.get_nowait()()
+            self._pre_vote()
+            super()._onTick(timeToWait)
+        finally:
+            self.flush_acks()
+        busy = (self._poll_started or time.monotonic()) - started + self._message_s
+        if busy > self.settings.election_min_s / 2:
+            log.warning("slow Raft tick: %.0f ms of work (messages %.0f ms, snapshot %.0f ms); peers may start an "
+                        "election", busy * 1000, self._message_s * 1000, self._last_snapshot_s * 1000)
+
+    def _install_poll_timer(self) -> None:
+        """Records when each tick starts waiting in poll, so slow-tick warnings count work only."""
+        real_poll = self._poller.poll
+
+        def timed_poll(timeout: float) -> None:
+            self._poll_started = time.monotonic()
+            real_poll(timeout)
+
+        self._poller.poll = timed_poll
+
+    def _applyCommand(self, command: bytes, callback: Any, commandType: int | None = None) -> None:
+        super()._applyCommand(command, callback, commandType)
+        notifier = self._notifier
+        if notifier is not None:
+            with contextlib.suppress(BlockingIOError):  # the pipe is full: the tick loop is awake anyway
+                notifier.notify()
+
+    def _checkCommandsToApply(self) -> None:
+        """Drains the queue, then sends what it appended at once: no heartbeat wait."""
+        last = self._journal.last_index
+        super()._checkCommandsToApply()
+        if self._journal.last_index != last and self._isLeader():
+            self._journal.sync()
+            self._SyncObj__sendAppendEntries()
+
+    def flush_acks(self) -> None:
+        """Makes the log durable, then lets the acknowledgements and votes held during this tick
+        go out (group commit on followers). The acknowledged index is recorded for the
+        truncation tripwire."""
+        transport = self._SyncObj__transport
+        if not transport.pending_acks:
+            return
+        self._journal.sync()
+        for _node, message in transport.pending_acks:
+            if message.get("type") == "next_node_idx" and message.get("success"):
+                self._acked = (self.raftCurrentTerm, int(message["next_node_idx"]) - 1)
+        transport.send_pending_acks()
+
+    def _SyncObj__doApplyCommand(self, command: bytes) -> Any:
+        if command[:1] == ENTRY_PREFIX:
+            return self.replicated.apply(command[1:], self.raftLastApplied + 1)
+        return super()._SyncObj__doApplyCommand(command)
+
+    def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:
+        started = time.monotonic()
+        try:
+            self._on_message(node, message)
+        finally:
+            self._message_s += time.monotonic() - started
+
+    def _on_message(self, node: Any, message: Any) -> None:
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "ping":
+            return
+        if kind in ("pre_vote", "pre_vote_response"):
+            self._on_pre_vote_message(node, message)
+            return
+        if kind == "append_entries" and message["term"] >= self.raftCurrentTerm:
+            self._leader_contact = monotonic()
+            if self.learner and self._learner_floor is None:
+                self._learner_floor = int(message["commit_index"])
+                if self._on_learner_floor is not None:
+                    self._on_learner_floor(self._learner_floor)
+        if (self._log_guards and kind == "append_entries" and "prevLogIdx" in message
+                and "transmission" not in message and message["term"] >= self.raftCurrentTerm):
+            message = self._trim_append(message)
+        next_index = self._SyncObj__raftNextIndex
+        guard = self._log_guards and kind == "next_node_idx" and self._isLeader()
+        before = next_index.get(node) if guard else None
+        super()._SyncObj__onMessageReceived(node, message)
+        if guard and node in next_index:
+            guarded = guarded_next_index(before, next_index[node], success=bool(message["success"]),
+                                         reset=bool(message["reset"]))
+            if guarded != next_index[node]:
+                next_index[node] = guarded
+                self.next_index_regressions_prevented += 1
+
+    def _trim_append(self, message: dict[str, Any]) -> dict[str, Any]:
+        entries = message.get("entries") or []
+        plan = plan_append(self._journal, message["prevLogIdx"], message["prevLogTerm"], entries, message["term"])
+        if plan is None or (plan.prev_index == message["prevLogIdx"] and len(plan.entries) == len(entries)):
+            return message
+        self.appends_trimmed += 1
+        return {**message, "prevLogIdx": plan.prev_index, "prevLogTerm": plan.prev_term,
+                "entries": list(plan.entries)}
+
+    def _SyncObj__deleteEntriesFrom(self, fromIDx: int) -> None:
+        term, acked = self._acked
+        if term == self.raftCurrentTerm and fromIDx <= acked:
+            self.acked_entries_truncated += acked - fromIDx + 1
+            log.error("truncating entries %d..%d that this node acknowledged in term %d", fromIDx, acked, term)
+        super()._SyncObj__deleteEntriesFrom(fromIDx)
+
+    def _on_state_changed(self, old: int, new: int) -> None:
+        role = _RAFT_STATE_NAMES.get(new, "FOLLOWER")
+        if new == 1:
+            self.elections_started += 1
+        if new == 2 or old == 2:
+            self.leader_changes += 1
+        if new != 2:
+            self.replicated.lose_leadership()
+        log.info("raft role %s -> %s (term %d)", _RAFT_STATE_NAMES.get(old), role, self.raftCurrentTerm)
+        if self.on_role_change is not None:
+            self.on_role_change(role)
+
+    # --------------------------------------------------------------- snapshots
+
+    def _write_snapshot(self, tmp_path: str, internal: tuple[Any, Any, Any]) -> None:
+        """pysyncobj's serializer (tick thread): our state at `raftLastApplied`, no pickle."""
+        started = time.monotonic()
+        last, previous, cluster = internal
+        contents = snapshots.SnapshotContents(
+            tuple(last), tuple(previous),
+            tuple(snapshots.MemberAddress(n.address, getattr(n, "node_id", n.address), getattr(n, "grpc_address", ""))
+                  for n in sorted((n for n in cluster if n is not None), key=lambda n: n.address)),
+            self.replicated.snapshot_bytes())
+        with open(tmp_path, "wb") as f:
+            f.write(snapshots.encode(contents))
+            f.flush()
+            os.fsync(f.fileno())
+        self._last_snapshot_s = time.monotonic() - started
+
+    def _read_snapshot(self, path: str) -> tuple[Any, Any, list[TCPNode]]:
+        """pysyncobj's deserializer (tick thread): at start-up or when the leader sends one."""
+        try:
+            with open(path, "rb") as f:
+                contents = snapshots.decode(f.read())
+            self.replicated.install(contents.state, contents.last_applied[1])
+        except (OSError, ValueError) as exc:
+            stop_node(f"cannot load the snapshot {path}: {exc}")
+        members = [make_node(m.raft_address, m.node_id, m.grpc_address) for m in contents.members]
+        return (contents.last_applied, contents.previous, members)
+
+
+def _copy(mapping: dict[Any, int]) -> dict[Any, int]:
+    """A copy of a dict the tick thread may be changing (retry if it changes under us)."""
+    for _ in range(10):
+        try:
+            return dict(mapping)
+        except RuntimeError:
+            continue
+    return {}

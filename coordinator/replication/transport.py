@@ -1,0 +1,84 @@
+"""pysyncobj's TCP transport with what the coordinator needs around it.
+
+- Durability before acknowledgement, in groups: a follower's `next_node_idx` (its append
+  acknowledgement) and `response_vote` are held while the tick processes the messages that
+  arrived together, then the journal is synced once and they all go out
+  (raft.CoordinatorRaft.flush_acks). One fsync per burst of AppendEntries, not one per message.
+- A dial table: each peer is dialled at an address of this process's choosing (by default
+  its advertised Raft address), so a proxy can sit on each (node, peer) link. pysyncobj opens
+  one TCP connection per pair, from the node whose address sorts higher; identities stay the
+  advertised addresses, only the dialled socket address changes.
+- Pings: followers never talk to each other in steady state, and pysyncobj declares a link
+  dead on its first send after `connectionTimeout` without reads, which wastes an election
+  round after every quiet spell (../shared/research/performance.md, finding 5). A small ping
+  on every link keeps reads flowing, so the timeout only fires on links that are really dead.
+- Membership only through the coordinator's Admin API: pysyncobj's `syncobj_admin` utility
+  commands (add, remove, set_version, transfer) are not registered on the Raft port.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pysyncobj.dns_resolver import globalDnsResolver
+from pysyncobj.monotonic import monotonic
+from pysyncobj.tcp_connection import CONNECTION_STATE
+from pysyncobj.transport import TCPTransport
+
+if TYPE_CHECKING:
+    from coordinator.replication.raft import CoordinatorRaft
+
+ACK_TYPES = frozenset({"next_node_idx", "response_vote"})
+PING: dict[str, str] = {"type": "ping"}
+UTILITY_COMMANDS_ALLOWED = frozenset({"status"})
+
+
+class CoordinatorTransport(TCPTransport):  # type: ignore[misc]
+    _syncObj: CoordinatorRaft
+
+    def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:
+        self._last_ping = 0.0
+        self.pending_acks: list[tuple[Any, dict[str, Any]]] = []
+        super().__init__(syncObj, selfNode, otherNodes)
+
+    def setOnUtilityMessageCallback(self, message: str, callback: Any) -> None:
+        if message in UTILITY_COMMANDS_ALLOWED:
+            super().setOnUtilityMessageCallback(message, callback)
+
+    def send(self, node: Any, message: Any) -> bool:
+        if isinstance(message, dict) and message.get("type") in ACK_TYPES:
+            self.pending_acks.append((node, message))  # sent by send_pending_acks, after a sync
+            return True
+        return bool(super().send(node, message))
+
+    def send_pending_acks(self) -> None:
+        """Sends the held acknowledgements; the caller has synced the journal."""
+        acks, self.pending_acks = self.pending_acks, []
+        for node, message in acks:
+            super().send(node, message)
+
+    def _onTick(self) -> None:
+        super()._onTick()
+        now = monotonic()
+        if now - self._last_ping >= self._syncObj.settings.ping_interval_s:
+            self._last_ping = now
+            for node in list(self._nodes):
+                # Only links past pysyncobj's handshake (key exchange, identity): a ping sent
+                # earlier would be taken for the handshake message and break the link.
+                if self._syncObj.isNodeConnected(node):
+                    super().send(node, PING)
+
+    def _connectIfNecessarySingle(self, node: Any) -> bool:
+        """pysyncobj's reconnect logic, dialling the address from the dial table."""
+        connection = self._connections.get(node)
+        if connection is not None and connection.state != CONNECTION_STATE.DISCONNECTED:
+            return True
+        if not self._shouldConnect(node):
+            return False
+        assert connection is not None, "pysyncobj creates a connection object for every node it dials"
+        last = self._lastConnectAttempt.get(node)
+        if last is not None and monotonic() - last < self._syncObj.conf.connectionRetryTime:
+            return False
+        self._lastConnectAttempt[node] = monotonic()
+        host, port = self._syncObj.dial_target(node.address)
+        return bool(connection.connect(globalDnsResolver().resolve(host), port))
