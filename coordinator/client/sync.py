@@ -1,0 +1,438 @@
+"""The blocking client: `CoordinatorClient` (any call, leader discovery, safe retries) and
+`EngineSession` (campaign, lease keep-alive, fenced order calls, on_elected / on_demoted).
+
+    client = CoordinatorClient("10.0.1.5:7001,10.0.2.5:7001,10.0.3.5:7001")
+    session = EngineSession(client, "engine-a", ttl_ms=500, on_elected=start_trading, on_demoted=stop_trading)
+    session.start()
+    ...
+    session.submit_order("ord-1", "ACC1", "BTC-PERP", Side.BUY, "0.5", "64000")
+
+Decisions (what to retry, lease arithmetic, the session's state) live in policy.py, shared
+with the asyncio client; this module only does the I/O and the threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import queue
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+import grpc
+
+from coordinator.client import policy, wire
+from coordinator.client.errors import NotActive, NotHolder, Refused, StaleEpoch, Unavailable
+from coordinator.core.model import Order, OrderStatus, Position, Side
+from coordinator.core.results import FillResult, OrderResult
+from coordinator.server.errors import reason_of
+from coordinator.server.pipeline import CHANNEL_OPTIONS
+from coordinator.v1 import admin_pb2, admin_pb2_grpc, engine_pb2, engine_pb2_grpc, types_pb2
+
+log = logging.getLogger(__name__)
+MS = policy.MS
+
+
+def parse_addresses(addresses: str | Sequence[str]) -> list[str]:
+    items = addresses.split(",") if isinstance(addresses, str) else list(addresses)
+    cleaned = [a.strip() for a in items if a.strip()]
+    if not cleaned:
+        raise ValueError("at least one coordinator gRPC address is required (host:port)")
+    return cleaned
+
+
+class CoordinatorClient:
+    """Calls any node of one coordinator group. Refusals raise typed exceptions; ambiguous
+    failures are retried with the same request (so the same idempotency key) against whichever
+    node answers, preferring the leader, within `policy.budget_ms`."""
+
+    def __init__(self, addresses: str | Sequence[str], *, retry: policy.RetryPolicy | None = None,
+                 interceptors: Sequence[grpc.UnaryUnaryClientInterceptor[Any, Any]] = ()) -> None:
+        self.addresses = parse_addresses(addresses)
+        self.policy = retry or policy.RetryPolicy()
+        self._raw_channels = {a: grpc.insecure_channel(a, options=CHANNEL_OPTIONS) for a in self.addresses}
+        self._channels = {a: grpc.intercept_channel(c, *interceptors) if interceptors else c
+                          for a, c in self._raw_channels.items()}
+        self._engine = {a: engine_pb2_grpc.EngineStub(c) for a, c in self._channels.items()}  # type: ignore[no-untyped-call]
+        self._admin = {a: admin_pb2_grpc.AdminStub(c) for a, c in self._channels.items()}  # type: ignore[no-untyped-call]
+        self._leader: str | None = None
+        self._rotation = itertools.cycle(self.addresses)
+        self._random = random.Random()
+
+    def close(self) -> None:
+        for channel in self._raw_channels.values():
+            channel.close()
+
+    def __enter__(self) -> CoordinatorClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- the one call path
+
+    def call(self, service: str, method: str, request: Any, *, give_up_ns: int | None = None) -> Any:
+        return self.call_timed(service, method, request, give_up_ns=give_up_ns)[0]
+
+    def call_timed(self, service: str, method: str, request: Any, *,
+                   give_up_ns: int | None = None) -> tuple[Any, int]:
+        """Returns (response, when the first attempt was sent). Raises a `Refused` subclass,
+        or `Unavailable` once the retry budget or `give_up_ns` (monotonic) is spent."""
+        attempts = policy.Attempts(self.policy, time.monotonic_ns(), give_up_ns, self._random.random)
+        stubs = self._engine if service == "Engine" else self._admin
+        while (timeout := attempts.timeout_s(time.monotonic_ns())) is not None:
+            address = self._target()
+            try:
+                return getattr(stubs[address], method)(request, timeout=timeout), attempts.started_ns
+            except grpc.RpcError as exc:
+                reason, field = reason_of(exc)
+                self._lost(address)
+                delay = attempts.failed(exc.code().name, reason, field, exc.details() or "", address,
+                                        time.monotonic_ns())
+            if delay is None:
+                break
+            time.sleep(delay)
+            self.refresh_leader(timeout_s=0.2)
+        raise attempts.exhausted(f"{service}.{method}")
+
+    def _target(self) -> str:
+        return self._leader or next(self._rotation)
+
+    def _lost(self, address: str) -> None:
+        if self._leader == address:
+            self._leader = None
+
+    def refresh_leader(self, timeout_s: float = 0.5) -> str | None:
+        """Asks the nodes who leads; remembers the leader's gRPC address if one is known."""
+        for address in self.addresses:
+            try:
+                status = self._admin[address].Status(admin_pb2.StatusRequest(), timeout=timeout_s)
+            except grpc.RpcError:
+                continue
+            leader = str(status.leader_grpc_address)
+            if leader in self._channels:
+                self._leader = leader
+                return leader
+        return None
+
+    # ------------------------------------------------------------- admin and reads
+
+    def status(self, address: str, timeout_s: float = 2.0) -> admin_pb2.StatusResponse:
+        """One node's own view (not forwarded, not retried)."""
+        response: admin_pb2.StatusResponse = self._admin[address].Status(admin_pb2.StatusRequest(), timeout=timeout_s)
+        return response
+
+    def orders(self, *, open_only: bool = False, account: str = "", instrument: str = "",
+               stale: bool = False) -> list[Order]:
+        request = admin_pb2.ListOrdersRequest(open_only=open_only, account=account, instrument=instrument,
+                                              consistency=types_pb2.STALE if stale else types_pb2.LINEARIZABLE)
+        return [wire.order(o) for o in self.call("Admin", "ListOrders", request).orders]
+
+    def positions(self, *, account: str = "", instrument: str = "", stale: bool = False) -> list[Position]:
+        request = admin_pb2.ListPositionsRequest(account=account, instrument=instrument,
+                                                 consistency=types_pb2.STALE if stale else types_pb2.LINEARIZABLE)
+        return [wire.position(p) for p in self.call("Admin", "ListPositions", request).positions]
+
+    def get_order(self, client_order_id: str, *, stale: bool = False) -> Order:
+        request = engine_pb2.GetOrderRequest(client_order_id=client_order_id,
+                                             consistency=types_pb2.STALE if stale else types_pb2.LINEARIZABLE)
+        return wire.order(self.call("Engine", "GetOrder", request).order)
+
+    def observe(self, *, stop: threading.Event | None = None) -> Iterator[wire.LeadershipEvent]:
+        """Leadership changes until `stop` is set, starting with the current state; moves on to
+        another node when the one it listens to fails."""
+        stop = stop or threading.Event()
+        current: list[Any] = []
+
+        def cancel_on_stop() -> None:
+            stop.wait()
+            for stream in list(current):
+                stream.cancel()
+
+        threading.Thread(target=cancel_on_stop, name="observe-stop", daemon=True).start()
+        for address in itertools.cycle(self.addresses):
+            if stop.is_set():
+                return
+            stream = self._engine[address].Observe(engine_pb2.ObserveRequest())
+            current[:] = [stream]
+            if stop.is_set():
+                stream.cancel()
+            try:
+                for event in stream:
+                    yield wire.LeadershipEvent(event.epoch, event.holder_id, event.ttl_ms, event.node_id,
+                                               event.applied_index, event.handoff_to, event.changed_at_ns)
+            except grpc.RpcError:
+                pass
+            stop.wait(0.05)
+
+
+class EngineSession:
+    """One execution engine's membership in the election for the execution role.
+
+    `on_elected(grant)` fires when this engine gets the role (with the open-order book and
+    positions); `on_demoted(reason)` fires when it loses it: its local lease ran out, the
+    coordinator refused a write as STALE_EPOCH or NOT_HOLDER, or it resigned. Both run on the
+    session's callback thread, one at a time, in order. From the moment of demotion, every
+    order call raises NotActive without touching the network.
+    """
+
+    def __init__(self, client: CoordinatorClient, engine_id: str, ttl_ms: int = 500, *,
+                 on_elected: Callable[[wire.Grant], None] | None = None,
+                 on_demoted: Callable[[str], None] | None = None, margin_ms: int | None = None,
+                 rejoin_after_demotion: bool = True, on_handoff: Callable[[str], None] | None = None) -> None:
+        """`on_handoff(to_engine_id)`: an operator asked for a planned hand-off to that engine;
+        drain, then call `resign(to_engine_id)`. Without it the session resigns at once."""
+        self.client = client
+        self.engine_id = engine_id
+        self.core = policy.SessionCore.for_ttl(engine_id, ttl_ms, margin_ms)
+        self._requested_ttl_ms = ttl_ms
+        self._on_elected = on_elected
+        self._on_demoted = on_demoted
+        self._rejoin = rejoin_after_demotion
+        self._on_handoff = on_handoff or (lambda to: self.resign(successor_engine_id=to))
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._callbacks: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._threads = [threading.Thread(target=self._run, name=f"session-{engine_id}", daemon=True),
+                         threading.Thread(target=self._observe, name=f"observe-{engine_id}", daemon=True),
+                         threading.Thread(target=self._deliver, name=f"callbacks-{engine_id}", daemon=True)]
+        self.handoff_to = ""
+
+    # ------------------------------------------------------------------- lifecycle
+
+    def start(self) -> EngineSession:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def close(self, *, resign: bool = True) -> None:
+        """Stops campaigning; resigns first if active and `resign`."""
+        if resign and self.epoch is not None:
+            with contextlib.suppress(Exception):
+                self.resign()
+        self._closed.set()
+        self._wake.set()
+        self._callbacks.put(None)
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> EngineSession:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def epoch(self) -> int | None:
+        """The epoch this engine may act under right now, or None."""
+        with self._lock:
+            return self.core.active_epoch(time.monotonic_ns())
+
+    @property
+    def active(self) -> bool:
+        return self.epoch is not None
+
+    def wait_active(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.active:
+                return True
+            time.sleep(0.005)
+        return self.active
+
+    def resign(self, successor_engine_id: str = "") -> None:
+        """Gives the role up now: stop acting first, then tell the coordinator, so the next
+        engine is granted at once. Does not campaign again until `campaign_again()`."""
+        with self._lock:
+            epoch = self.core.epoch if self.core.state is policy.SessionState.ACTIVE else None
+            self._demote("resigned", rejoin=False)
+        if epoch is not None:
+            self.client.call("Engine", "Resign", engine_pb2.ResignRequest(
+                engine_id=self.engine_id, epoch=epoch, successor_engine_id=successor_engine_id))
+
+    def campaign_again(self) -> None:
+        with self._lock:
+            self.core.resume_standby(time.monotonic_ns())
+        self._wake.set()
+
+    # ----------------------------------------------------------------- fenced writes
+
+    def submit_order(self, client_order_id: str, account: str, instrument: str, side: Side,
+                     quantity: Decimal | str, price: Decimal | str) -> OrderResult:
+        def build(epoch: int) -> Any:
+            return engine_pb2.SubmitOrderRequest(
+                engine_id=self.engine_id, epoch=epoch, client_order_id=client_order_id, account=account,
+                instrument=instrument, side=types_pb2.Side.ValueType(side), quantity=str(quantity), price=str(price))
+
+        response = self._fenced("SubmitOrder", build)
+        return OrderResult(wire.order(response.order), response.duplicate)
+
+    def update_order(self, client_order_id: str, status: OrderStatus, venue_order_id: str = "",
+                     reason: str = "") -> OrderResult:
+        def build(epoch: int) -> Any:
+            return engine_pb2.UpdateOrderRequest(
+                engine_id=self.engine_id, epoch=epoch, client_order_id=client_order_id,
+                status=types_pb2.OrderStatus.ValueType(status), venue_order_id=venue_order_id, reason=reason)
+
+        response = self._fenced("UpdateOrder", build)
+        return OrderResult(wire.order(response.order), response.duplicate)
+
+    def cancel_order(self, client_order_id: str) -> OrderResult:
+        response = self._fenced("CancelOrder", lambda epoch: engine_pb2.CancelOrderRequest(
+            engine_id=self.engine_id, epoch=epoch, client_order_id=client_order_id))
+        return OrderResult(wire.order(response.order), response.duplicate)
+
+    def report_fill(self, fill_id: str, client_order_id: str, quantity: Decimal | str,
+                    price: Decimal | str) -> FillResult:
+        response = self._fenced("ReportFill", lambda epoch: engine_pb2.ReportFillRequest(
+            engine_id=self.engine_id, epoch=epoch, fill_id=fill_id, client_order_id=client_order_id,
+            quantity=str(quantity), price=str(price)))
+        return FillResult(wire.order(response.order), wire.position(response.position), response.duplicate)
+
+    def _fenced(self, method: str, build: Callable[[int], Any]) -> Any:
+        now = time.monotonic_ns()
+        with self._lock:
+            epoch = self.core.active_epoch(now)
+            valid_until = self.core.valid_until_ns
+            if epoch is None and self.core.state is policy.SessionState.ACTIVE:
+                self._demote("lease expired: no keep-alive was acknowledged in time")
+        if epoch is None:
+            raise NotActive(f"engine {self.engine_id} does not hold the execution role; {method} was not sent")
+        try:
+            return self.client.call("Engine", method, build(epoch), give_up_ns=valid_until)
+        except (StaleEpoch, NotHolder) as exc:
+            self._demote(f"{exc.reason}: {exc.message}", epoch=epoch)
+            raise
+        except Unavailable as exc:
+            if time.monotonic_ns() >= valid_until:
+                self._demote("lease expired during a call", epoch=epoch)
+                raise NotActive(f"the lease of epoch {epoch} ran out during {method}; it may have been recorded "
+                                "(the next engine sees it in its book)", maybe_applied=exc.maybe_applied) from exc
+            raise
+
+    # ------------------------------------------------------------------- the loop
+
+    def _run(self) -> None:
+        while not self._closed.is_set():
+            now = time.monotonic_ns()
+            with self._lock:
+                action = self.core.next_action(now)
+            try:
+                if isinstance(action, policy.Campaign):
+                    self._campaign()
+                elif isinstance(action, policy.KeepAlive):
+                    self._keep_alive(action)
+                elif isinstance(action, policy.Demote):
+                    self._demote(action.reason)
+                else:
+                    self._wake.wait(max(0.0, (action.until_ns - time.monotonic_ns()) / 1e9))
+                    self._wake.clear()
+            except Exception:  # keep the session alive; the lease deadline still protects us
+                log.exception("engine session %s step failed", self.engine_id)
+                self._closed.wait(0.05)
+
+    def _campaign(self) -> None:
+        request = engine_pb2.CampaignRequest(engine_id=self.engine_id, ttl_ms=self._requested_ttl_ms,
+                                             request_id=uuid.uuid4().hex)
+        sent = time.monotonic_ns()
+        try:
+            response, sent = self.client.call_timed("Engine", "Campaign", request,
+                                                    give_up_ns=sent + self.core.ttl_ms * MS)
+        except (Unavailable, Refused) as exc:
+            log.info("campaign of %s failed: %s", self.engine_id, exc)
+            with self._lock:
+                self.core.on_denied(time.monotonic_ns())
+            return
+        if response.granted:
+            self._granted(response.epoch, response.ttl_ms, sent, tuple(map(wire.order, response.open_orders)),
+                          tuple(map(wire.position, response.positions)), resumed=False)
+        elif response.holder_id == self.engine_id and response.epoch == self.core.last_epoch_held:
+            self._resume(response.epoch)
+        else:
+            with self._lock:
+                self.core.on_denied(time.monotonic_ns())
+
+    def _resume(self, epoch: int) -> None:
+        """Our lease lapsed locally (say, during a Raft failover) but nobody else was granted:
+        renewing the same epoch makes us the holder again, with the book as it stands."""
+        sent = time.monotonic_ns()
+        try:
+            response, sent = self.client.call_timed("Engine", "KeepAlive", engine_pb2.KeepAliveRequest(
+                engine_id=self.engine_id, epoch=epoch), give_up_ns=sent + self.core.ttl_ms * MS)
+            book = self.client.orders(open_only=True), self.client.positions()
+        except (Unavailable, Refused):
+            with self._lock:
+                self.core.on_denied(time.monotonic_ns())
+            return
+        self._granted(epoch, response.ttl_ms, sent, tuple(book[0]), tuple(book[1]), resumed=True)
+
+    def _granted(self, epoch: int, ttl_ms: int, sent: int, orders: tuple[Order, ...],
+                 positions: tuple[Position, ...], *, resumed: bool) -> None:
+        with self._lock:
+            ok = self.core.on_granted(epoch, ttl_ms, sent, time.monotonic_ns())
+        if not ok:  # granted too late to act on: give it back so the next engine need not wait
+            log.warning("grant of epoch %d arrived after its local lease; resigning it", epoch)
+            with contextlib.suppress(Exception):
+                self.client.call("Engine", "Resign", engine_pb2.ResignRequest(engine_id=self.engine_id, epoch=epoch))
+            return
+        grant = wire.Grant(self.engine_id, epoch, ttl_ms, orders, positions, resumed)
+        log.info("engine %s elected with epoch %d (%d open orders)", self.engine_id, epoch, len(orders))
+        if self._on_elected is not None:
+            callback = self._on_elected
+            self._callbacks.put(lambda: callback(grant))
+
+    def _keep_alive(self, action: policy.KeepAlive) -> None:
+        request = engine_pb2.KeepAliveRequest(engine_id=self.engine_id, epoch=action.epoch)
+        try:
+            response, sent = self.client.call_timed("Engine", "KeepAlive", request, give_up_ns=action.deadline_ns)
+        except (StaleEpoch, NotHolder) as exc:
+            self._demote(f"{exc.reason}: {exc.message}", epoch=action.epoch)
+            return
+        except (Unavailable, Refused) as exc:
+            log.debug("keep-alive of epoch %d failed: %s", action.epoch, exc)
+            with self._lock:
+                self.core.on_keepalive_failed(time.monotonic_ns())
+            return
+        with self._lock:
+            self.core.on_keepalive_ok(action.epoch, sent)
+            handoff = self.core.handoff_requested(action.epoch, response.handoff_to)
+        self.handoff_to = response.handoff_to
+        if handoff:
+            log.info("engine %s asked to hand off to %s", self.engine_id, response.handoff_to)
+            on_handoff = self._on_handoff
+            self._callbacks.put(lambda: on_handoff(response.handoff_to))
+
+    def _demote(self, reason: str, *, rejoin: bool | None = None, epoch: int | None = None) -> None:
+        with self._lock:
+            rejoin = self._rejoin if rejoin is None else rejoin
+            was_active = self.core.demote(reason, time.monotonic_ns(), rejoin=rejoin, epoch=epoch)
+        self._wake.set()
+        if was_active:
+            log.warning("engine %s demoted: %s", self.engine_id, reason)
+            if self._on_demoted is not None:
+                callback = self._on_demoted
+                self._callbacks.put(lambda: callback(reason))
+
+    def _observe(self) -> None:
+        for event in self.client.observe(stop=self._closed):
+            if not event.holder_id:
+                with self._lock:
+                    self.core.on_role_freed(time.monotonic_ns())
+                self._wake.set()
+
+    def _deliver(self) -> None:
+        while True:
+            callback = self._callbacks.get()
+            if callback is None:
+                return
+            try:
+                callback()
+            except Exception:
+                log.exception("engine session callback failed")

@@ -1,0 +1,257 @@
+"""One coordinator node process: data directory, Raft log, Raft node, lease timer, gRPC server.
+
+Start-up refuses, with a message naming the problem, a data directory that belongs to another
+node, is not a coordinator data directory, or is unreadable; it never overwrites data. SIGTERM
+stops the node gracefully: health NOT_SERVING, gRPC drained, the log synced and closed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from coordinator.config import NodeConfig
+from coordinator.metrics import NodeMetrics
+from coordinator.replication.journal import DataDirError, RocksJournal
+from coordinator.replication.leases import LeaseKeeper
+from coordinator.replication.raft import CoordinatorRaft, make_node
+from coordinator.replication.state import ReplicatedState
+from coordinator.server.pipeline import CHANNEL_OPTIONS, Pipeline
+from coordinator.server.services import AdminService, EngineService
+from coordinator.v1 import admin_pb2, admin_pb2_grpc, engine_pb2, engine_pb2_grpc
+
+log = logging.getLogger(__name__)
+IDENTITY_FILE = "node.json"
+SERVICES = ("coordinator.v1.Engine", "coordinator.v1.Admin")
+
+
+class StartupError(RuntimeError):
+    """The node cannot start; the message says why."""
+
+
+def prepare_data_dir(data_dir: Path, node_id: str) -> None:
+    """Creates a new data directory, or checks that an existing one belongs to `node_id`."""
+    identity = data_dir / IDENTITY_FILE
+    try:
+        if data_dir.exists():
+            if not data_dir.is_dir():
+                raise DataDirError(f"data_dir {data_dir} is not a directory")
+            entries = [p.name for p in data_dir.iterdir()]
+            if entries and not identity.exists():
+                raise DataDirError(f"data_dir {data_dir} is not empty and has no {IDENTITY_FILE}: it is not a "
+                                   "coordinator data directory; refusing to write into it")
+        if identity.exists():
+            try:
+                owner = json.loads(identity.read_text())["node_id"]
+            except (ValueError, KeyError) as exc:
+                raise DataDirError(f"{identity} is corrupt ({exc}); refusing to start") from exc
+            if owner != node_id:
+                raise DataDirError(f"data_dir {data_dir} belongs to node {owner!r}, not {node_id!r}")
+            return
+        data_dir.mkdir(parents=True, exist_ok=True)
+        identity.write_text(json.dumps({"node_id": node_id, "format": 1}) + "\n")
+    except PermissionError as exc:
+        raise DataDirError(f"data_dir {data_dir} is not accessible: {exc.strerror}") from exc
+
+
+def check_port_free(address: str, what: str) -> None:
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, int(port)))
+    except OSError as exc:
+        raise StartupError(f"{what} {address} cannot be bound: {exc.strerror}") from exc
+
+
+def _identity(data_dir: Path) -> dict[str, Any]:
+    try:
+        document: dict[str, Any] = json.loads((data_dir / IDENTITY_FILE).read_text())
+        return document
+    except (OSError, ValueError):
+        return {}
+
+
+def _update_identity(data_dir: Path, **fields: Any) -> None:
+    document = {**_identity(data_dir), **fields}
+    (data_dir / IDENTITY_FILE).write_text(json.dumps(document, sort_keys=True) + "\n")
+
+
+def mark_voter(data_dir: Path, node_id: str) -> None:
+    """Records that this node is a voter, so that a restart does not rejoin as a learner."""
+    _update_identity(data_dir, node_id=node_id, format=1, voter=True)
+
+
+def is_voter(data_dir: Path) -> bool:
+    return bool(_identity(data_dir).get("voter"))
+
+
+class CoordinatorNode:
+    """Must be started from the process's main thread (pysyncobj ticks while it lives).
+
+    A node configured with `join = true` starts as a learner (a pysyncobj read-only node: it
+    catches up on the log and votes on nothing). When a committed membership change names it,
+    `serve_forever` promotes it: the learner's Raft node is stopped and a voter is started on
+    the same log, in the same process, without dropping the gRPC server.
+    """
+
+    def __init__(self, config: NodeConfig, *, log_guards: bool = True) -> None:
+        self.config = config
+        self._log_guards = log_guards
+        self.stopping = threading.Event()
+        self.started_at = time.monotonic()
+        self.raft: CoordinatorRaft | None = None
+        self.metrics = NodeMetrics(config.node_id)
+        self._keeper: LeaseKeeper | None = None
+        self._server: grpc.Server | None = None
+        self._health: health.HealthServicer | None = None
+        self._pipeline: Pipeline | None = None
+
+    def start(self) -> None:
+        c = self.config
+        prepare_data_dir(c.data_dir, c.node_id)
+        learner = c.join and not is_voter(c.data_dir)
+        if not learner:
+            check_port_free(c.raft_bind, "node.raft_address")
+        self.raft = self._start_raft(learner, [make_node(p.raft_address, p.id, p.grpc_address) for p in c.peers])
+        if not learner:
+            mark_voter(c.data_dir, c.node_id)
+        self.metrics.attach(lambda: self.raft)
+        if c.metrics_address:
+            try:
+                self.metrics.serve(c.metrics_address)
+            except OSError as exc:
+                self.stop()
+                raise StartupError(f"node.metrics_address {c.metrics_address} cannot be bound: {exc.strerror}") from exc
+        self._pipeline = Pipeline(self.raft, c.node_id, c.commit_timeout_s,
+                                  lambda outcome, s: self.metrics.proposals.labels(outcome).observe(s), dial=c.dial)
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="grpc"),
+                                   options=CHANNEL_OPTIONS)
+        engine = EngineService(self._pipeline, c.node_id, self.stopping)
+        admin = AdminService(self._pipeline, c.node_id, self.started_at)
+        engine_pb2_grpc.add_EngineServicer_to_server(engine, self._server)  # type: ignore[no-untyped-call]
+        admin_pb2_grpc.add_AdminServicer_to_server(admin, self._server)  # type: ignore[no-untyped-call]
+        self._health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        reflection.enable_server_reflection(
+            (engine_pb2.DESCRIPTOR.services_by_name["Engine"].full_name,
+             admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
+             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), self._server)
+        try:
+            bound = self._server.add_insecure_port(c.grpc_listen)
+        except RuntimeError:
+            bound = 0
+        if not bound:
+            self.stop()
+            raise StartupError(f"node.grpc_bind/grpc_address {c.grpc_listen} cannot be bound (in use, or not a local "
+                               "address)")
+        self._server.start()
+        for name in ("", *SERVICES):
+            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("node %s serving gRPC on %s, Raft on %s (advertised %s)%s, data in %s", c.node_id, c.grpc_listen,
+                 c.raft_bind, c.raft_advertise, " as a learner" if learner else "", c.data_dir)
+
+    def _start_raft(self, learner: bool, peers: list[Any]) -> CoordinatorRaft:
+        c = self.config
+        journal = RocksJournal(c.data_dir / "raft", c.data_dir / "snapshot.bin",
+                               audit_retention=c.audit_retention_entries, on_sync=self.metrics.fsync_seconds.observe)
+        state = ReplicatedState()
+        state.on_applied = self.metrics.on_applied
+        raft = CoordinatorRaft(
+            self_node=make_node(c.raft_advertise, c.node_id, c.grpc_address), peers=peers, settings=c.raft,
+            cluster_secret=c.cluster_secret, bind_address=c.raft_bind, journal=journal, replicated=state,
+            dial_table=c.dial, log_guards=self._log_guards, learner=learner,
+            learner_floor=_identity(c.data_dir).get("learner_floor"),
+            on_learner_floor=lambda floor: _update_identity(c.data_dir, learner_floor=floor))
+        self._keeper = LeaseKeeper(raft)
+        self._keeper.start()
+        return raft
+
+    def maybe_promote(self) -> bool:
+        """A learner named voter by a committed membership change becomes one (main thread)."""
+        raft = self.raft
+        if raft is None or not raft.learner or not raft.promotion_committed():
+            return False
+        peers = [n for n in raft.otherNodes if n.address != self.config.raft_advertise]
+        log.info("membership change committed: promoting this learner to a voter with peers %s",
+                 [getattr(n, "node_id", n.address) for n in peers])
+        if self._keeper is not None:
+            self._keeper.stop()
+        raft.destroy_synchronous()
+        self.raft = self._start_raft(False, peers)
+        mark_voter(self.config.data_dir, self.config.node_id)
+        if self._pipeline is not None:
+            self._pipeline.rebind(self.raft)
+        return True
+
+    def stop(self, grace_s: float = 2.0) -> None:
+        """Graceful stop; safe to call more than once."""
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        if self._health is not None:
+            self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            self._server.stop(grace_s).wait(grace_s + 1)
+        if self._pipeline is not None:
+            self._pipeline.close()
+        if self._keeper is not None:
+            self._keeper.stop()
+        if self.raft is not None:
+            self.raft.destroy_synchronous()  # the tick thread syncs and closes the journal
+        self.metrics.stop()
+        log.info("node %s stopped", self.config.node_id)
+
+    def log_context(self) -> tuple[int, int]:
+        """(term, epoch) for log lines."""
+        raft = self.raft
+        if raft is None:
+            return (0, 0)
+        return (raft.raftCurrentTerm, raft.replicated.read(lambda s: s.leadership().epoch))
+
+    def serve_forever(self) -> None:
+        """Runs until SIGTERM or SIGINT, then stops gracefully."""
+        done = threading.Event()
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            log.info("received %s; stopping", signal.Signals(signum).name)
+            done.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        while not done.wait(0.2):
+            self.maybe_promote()
+        self.stop()
+
+
+def run(config: NodeConfig, *, log_guards: bool = True, log_context: Any = None) -> int:
+    """`coordinator serve`: start, serve until signalled, stop. Returns the exit status.
+    `log_context` (from coordinator.logs.configure) gets the node's term and epoch."""
+    sys.setswitchinterval(0.001)  # shorter GIL hand-offs: fsync and network threads wait less
+    if os.environ.get("COORDINATOR_UNSAFE_DISABLE_LOG_GUARDS") == "1":
+        log.warning("UNSAFE: the log-matching guards are disabled (benchmarking pysyncobj's defect only)")
+        log_guards = False
+    node = CoordinatorNode(config, log_guards=log_guards)
+    if log_context is not None:
+        log_context.context = node.log_context
+    try:
+        node.start()
+    except (DataDirError, StartupError) as exc:
+        log.error("cannot start: %s", exc)
+        node.stop()
+        return 2
+    node.serve_forever()
+    return 0

@@ -1,0 +1,159 @@
+"""How every gRPC request is handled: parse and validate, then propose (or forward to the Raft
+leader), then render the result or map the refusal. The handlers in services.py only name the
+conversion functions; the steps live here, once.
+
+- Writes are proposed on the Raft leader only, so every command is stamped with the leader's
+  clock. A follower forwards the request to the leader's gRPC address; a forwarded request that
+  lands on a non-leader is answered NO_QUORUM rather than forwarded again (no loops).
+- Reads are linearizable by default: the leader commits a barrier through the log and reads
+  after it has applied. STALE reads answer from this node's applied state without a round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import grpc
+from grpc_status import rpc_status
+
+from coordinator.core.commands import Barrier, Command
+from coordinator.core.refusals import InvalidCommand, Reason
+from coordinator.core.results import Refused, Result
+from coordinator.core.state import CoordinatorState
+from coordinator.core.validation import validate_command
+from coordinator.replication.raft import CoordinatorRaft, NoQuorum, OutcomeUnknown, Overloaded, ProposalError
+from coordinator.server.errors import NO_QUORUM, OUTCOME_UNKNOWN, OVERLOADED, abort
+from coordinator.v1 import admin_pb2, engine_pb2, types_pb2
+
+log = logging.getLogger(__name__)
+FORWARDED = "coordinator-forwarded-by"
+T = TypeVar("T")
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+
+
+class Pipeline:
+    def __init__(self, raft: CoordinatorRaft, node_id: str, commit_timeout_s: float,
+                 on_proposed: Callable[[str, float], None] | None = None,
+                 dial: Mapping[str, str] | None = None) -> None:
+        """`dial` maps a peer's gRPC address to the address to connect to instead (a proxy)."""
+        self.raft = raft
+        self.state = raft.replicated
+        self.node_id = node_id
+        self.on_proposed = on_proposed
+        self.commit_timeout_s = commit_timeout_s
+        self._channels: dict[str, grpc.Channel] = {}
+        self._channels_lock = threading.Lock()
+        self._dial = dict(dial or {})
+
+    def rebind(self, raft: CoordinatorRaft) -> None:
+        """Serves from a new Raft node (a learner promoted to voter)."""
+        self.raft, self.state = raft, raft.replicated
+
+    # ------------------------------------------------------------------ entry points
+
+    def write(self, context: grpc.ServicerContext, method: str, request: Any, to_command: Callable[[Any], Command],
+              render: Callable[[Any], Any]) -> Any:
+        """A request that changes state. `method` is "Service/Method" for forwarding."""
+        command = parse(context, request, to_command)
+        if not self.raft.is_leader():
+            return self.forward(context, method, request)
+        result = self.propose(context, command)
+        if isinstance(result, Refused):
+            abort(context, result.reason, result.message, result.field)
+        return render(result)
+
+    def read(self, context: grpc.ServicerContext, method: str, request: Any, consistency: int,
+             query: Callable[[CoordinatorState], T], render: Callable[[T], Any]) -> Any:
+        """A read: linearizable through a barrier on the leader, or STALE from this node."""
+        if consistency != types_pb2.STALE:
+            if not self.raft.is_leader():
+                return self.forward(context, method, request)
+            self.propose(context, Barrier())
+        return render(self.state.read(query))
+
+    def propose(self, context: grpc.ServicerContext, command: Command) -> Result:
+        """Proposes on this node (the leader), mapping operating errors to statuses."""
+        remaining = context.time_remaining()
+        timeout = self.commit_timeout_s if remaining is None else min(self.commit_timeout_s, remaining - 0.02)
+        if timeout <= 0:
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the call's deadline left no time to commit")
+        started = time.perf_counter()
+        try:
+            result = self.raft.propose(command, timeout)
+        except ProposalError as exc:
+            reason = {NoQuorum: NO_QUORUM, Overloaded: OVERLOADED, OutcomeUnknown: OUTCOME_UNKNOWN}.get(
+                type(exc), NO_QUORUM)
+            self._proposed(reason, started)
+            abort(context, reason, str(exc))
+        self._proposed("committed", started)
+        return result
+
+    def _proposed(self, outcome: str, started: float) -> None:
+        if self.on_proposed is not None:
+            self.on_proposed(outcome, time.perf_counter() - started)
+
+    # ------------------------------------------------------------------- forwarding
+
+    def forward(self, context: grpc.ServicerContext, method: str, request: Any) -> Any:
+        """Sends the request on to the Raft leader and relays its answer, status details included."""
+        forwarded_by = {k: v for k, v in context.invocation_metadata()}.get(FORWARDED)
+        if forwarded_by is not None:
+            abort(context, NO_QUORUM, f"node {self.node_id} is not the Raft leader either "
+                  f"(forwarded by {forwarded_by!r}); an election is probably in progress")
+        leader = self.raft.leader_node()
+        address = getattr(leader, "grpc_address", "") if leader is not None else ""
+        if not address:
+            abort(context, NO_QUORUM, "no Raft leader is known right now (an election is probably in progress)")
+        response_type = _response_type(method)
+        call = self._channel(address).unary_unary(
+            f"/coordinator.v1.{method}", request_serializer=type(request).SerializeToString,
+            response_deserializer=response_type.FromString)
+        remaining = context.time_remaining()
+        try:
+            return call(request, timeout=self.commit_timeout_s if remaining is None else remaining,
+                        metadata=((FORWARDED, self.node_id),))
+        except grpc.RpcError as exc:
+            status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+            if status is not None:
+                context.abort_with_status(rpc_status.to_status(status))
+            code = exc.code()
+            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                abort(context, OUTCOME_UNKNOWN, f"the Raft leader at {address} did not answer ({code.name}); "
+                      "the request may have been applied: retry with the same idempotency key")
+            context.abort(code, exc.details() or code.name)
+
+    def _channel(self, address: str) -> grpc.Channel:
+        with self._channels_lock:
+            channel = self._channels.get(address)
+            if channel is None:
+                channel = grpc.insecure_channel(self._dial.get(address, address), options=CHANNEL_OPTIONS)
+                self._channels[address] = channel
+            return channel
+
+    def close(self) -> None:
+        with self._channels_lock:
+            for channel in self._channels.values():
+                channel.close()
+            self._channels.clear()
+
+
+def parse(context: grpc.ServicerContext, request: Any, to_command: Callable[[Any], Command]) -> Command:
+    """Request -> validated core command; bad input is INVALID_ARGUMENT naming the field."""
+    try:
+        command = to_command(request)
+        validate_command(command)
+        return command
+    except InvalidCommand as exc:
+        abort(context, Reason.INVALID_COMMAND, exc.message, exc.field)
+
+
+def _response_type(method: str) -> Any:
+    service, name = method.split("/")
+    module = engine_pb2 if service == "Engine" else admin_pb2
+    return getattr(module, f"{name}Response")
