@@ -1,0 +1,367 @@
+"""The chaos checker: a pure function of the history and the final state of every node.
+
+It re-derives, independently and simply, what the coordinator must have decided from one
+node's stored log (the commands in log order, with the outcomes the node claims), and checks
+every claim and every acknowledgement against that model and against every node:
+
+1. no_duplicate_orders: at most one order per client_order_id: no two acknowledgements of a new
+   order with the same key, no second acceptance in the log.
+2. no_lost_acknowledged_writes: every ok submit, fill, cancel and ack is in every node's state.
+3. fencing: every engine write the log accepted carries the epoch current at its position and
+   comes from that epoch's holder; no refusal as stale of a write that was current.
+4. one_holder_per_epoch: grants in log order have epochs 1, 2, 3, ... one engine each, only while
+   the role was free, and every engine's "elected" event matches a grant.
+5. convergence: every node has the same applied index and state digest.
+6. positions_equal_fills: every node's positions equal a fold of the accepted fills.
+7. risk: no order accepted while halted or beyond a configured limit.
+plus liveness: after the faults healed, the cluster elected, granted and committed again.
+
+Nothing here looks at a clock except to order history events; nothing talks to a node.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from chaos.history import OK, Event, completions
+
+CONTEXT = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
+ENGINE_WRITES = {"SubmitOrder", "UpdateOrder", "CancelOrder", "ReportFill", "KeepAlive", "Resign"}
+TERMINAL = {"FILLED", "CANCELED", "REJECTED"}
+INVARIANTS = ("no_duplicate_orders", "no_lost_acknowledged_writes", "fencing", "one_holder_per_epoch",
+              "convergence", "positions_equal_fills", "risk", "liveness")
+
+
+@dataclass
+class NodeFinal:
+    """What the runner read from one node after the faults healed."""
+
+    node_id: str
+    applied_index: int
+    digest: str
+    orders: list[dict[str, Any]]       # every order (coordinator CLI JSON shape)
+    positions: list[dict[str, Any]]
+    log: list[dict[str, Any]]          # audit entries: index, command, outcome, epoch, engine_id, fields
+
+
+@dataclass
+class Verdict:
+    name: str
+    ok: bool
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def fail(self, problem: str) -> None:
+        self.ok = False
+        if len(self.problems) < 20:
+            self.problems.append(problem)
+
+
+@dataclass
+class ModelOrder:
+    account: str
+    instrument: str
+    side: str
+    quantity: Decimal
+    status: str = "PENDING_NEW"
+    filled: Decimal = Decimal(0)
+    cancel_requested: bool = False
+
+
+class LogModel:
+    """What the coordinator must have decided, replayed from (command, claimed outcome) pairs."""
+
+    def __init__(self, verdicts: dict[str, Verdict]) -> None:
+        self.v = verdicts
+        self.epoch = 0
+        self.holder: str | None = None
+        self.reserved_for: str | None = None
+        self.grants: dict[int, str] = {}
+        self.halted = False
+        self.orders: dict[str, ModelOrder] = {}
+        self.fills: dict[str, tuple[str, Decimal, Decimal]] = {}
+        self.positions: dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]] = {}
+        self.limits: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def feed(self, entry: dict[str, Any]) -> None:
+        command, outcome, f = entry["command"], entry.get("outcome") or "", entry.get("fields") or {}
+        at = f"log index {entry['index']} ({command} {f.get('client_order_id') or f.get('fill_id') or ''})"
+        if command in ENGINE_WRITES:
+            self._check_fence(entry, outcome, at)
+        handler = getattr(self, f"_{command}", None)
+        if handler is not None and outcome in ("ACCEPTED", "GRANTED", "DUPLICATE"):
+            handler(f, outcome, at)
+
+    def _check_fence(self, entry: dict[str, Any], outcome: str, at: str) -> None:
+        fencing = self.v["fencing"]
+        current = entry["epoch"] == self.epoch and self.holder == entry["engine_id"] and self.holder is not None
+        if outcome in ("ACCEPTED", "DUPLICATE"):
+            fencing.checked += 1
+            if not current:
+                fencing.fail(f"{at}: accepted from {entry['engine_id']} at epoch {entry['epoch']} while the "
+                             f"current epoch was {self.epoch} held by {self.holder}")
+        elif outcome in ("STALE_EPOCH", "NOT_HOLDER") and current and entry["command"] != "Resign":
+            fencing.fail(f"{at}: refused as {outcome} although epoch {entry['epoch']} of {entry['engine_id']} "
+                         "was current")
+
+    # ------------------------------------------------------------------ leadership
+
+    def _Campaign(self, f: dict[str, Any], outcome: str, at: str) -> None:
+        if outcome != "GRANTED":
+            return
+        grants = self.v["one_holder_per_epoch"]
+        grants.checked += 1
+        engine = f["engine_id"]
+        if self.holder is not None:
+            grants.fail(f"{at}: granted to {engine} while {self.holder} held epoch {self.epoch}")
+        if self.reserved_for not in (None, engine):
+            grants.fail(f"{at}: granted to {engine} while reserved for {self.reserved_for}")
+        self.epoch += 1
+        self.holder, self.reserved_for = engine, None
+        self.grants[self.epoch] = engine
+
+    def _Expire(self, f: dict[str, Any], outcome: str, at: str) -> None:
+        if f["epoch"] != self.epoch or self.holder is None:
+            self.v["one_holder_per_epoch"].fail(f"{at}: expired epoch {f['epoch']} but epoch {self.epoch} "
+                                                f"is {'held by ' + self.holder if self.holder else 'free'}")
+        self.holder = None
+
+    def _Resign(self, f: dict[str, Any], outcome: str, at: str) -> None:
+        if outcome == "ACCEPTED":
+            self.holder = None
+            self.reserved_for = f.get("successor_engine_id") or None
+
+    # ---------------------------------------------------------------------- orders
+
+    def _SubmitOrder(self, f: dict[str, Any], outcome: str, at: str) -> None:
+        cid = f["client_order_id"]
+        if outcome == "DUPLICATE":
+            if cid not in self.orders:
+                self.v["no_duplicate_orders"].fail(f"{at}: answered as a duplicate of an order never accepted")
+            return
+        self.v["no_duplicate_orders"].checked += 1
+        if cid in self.orders:
+            self.v["no_duplicate_orders"].fail(f"{at}: a second order with client_order_id {cid}")
+            return
+        order = ModelOrder(f["account"], f["instrument"], f["side"], Decimal(f["quantity"]))
+        self._check_risk(cid, order, at)
+        self.orders[cid] = order
+
+    def _check_risk(self, cid: str, order: ModelOrder, at: str) -> None:
+        risk = self.v["risk"]
+        risk.checked += 1
+        if self.halted:
+            risk.fail(f"{at}: order {cid} accepted while halted")
+        limits = self._limits(order.account, order.instrument)
+        if limits.get("order_quantity_max") and order.quantity > Decimal(limits["order_quantity_max"]):
+            risk.fail(f"{at}: quantity {order.quantity} above order_quantity_max {limits['order_quantity_max']}")
+        open_in_account = sum(1 for o in self.orders.values()
+                              if o.account == order.account and o.status not in TERMINAL)
+        if limits.get("open_orders_max") and open_in_account + 1 > limits["open_orders_max"]:
+            risk.fail(f"{at}: {open_in_account + 1} open orders in {order.account}, above {limits['open_orders_max']}")
+        if limits.get("position_max"):
+            key = (order.account, order.instrument)
+            position = self.positions.get(key, (Decimal(0), Decimal(0), Decimal(0)))[0]
+            same = [o for o in self.orders.values() if (o.account, o.instrument) == key and o.status not in TERMINAL
+                    and o.side == order.side]
+            open_quantity = sum((o.quantity - o.filled for o in same), Decimal(0))
+            worst = (position + open_quantity + order.quantity if order.side == "BUY"
+                     else -(position - open_quantity - order.quantity))
+            if worst > Decimal(limits["position_max"]):
+                risk.fail(f"{at}: worst-case position {worst} above position_max {limits['position_max']}")
+
+    def _limits(self, account: str, instrument: str) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for key in ((account, instrument), (account, "*"), ("*", instrument), ("*", "*")):
+            for name, value in self.limits.get(key, {}).items():
+                if value is not None and name not in merged:
+                    merged[name] = value
+        return merged
+
+    def _UpdateOrder(self, f: dict[str, Any], outcome: str, at: str) -> None:
+        order = self.orders.get(f["client_order_id"])
+        if order is None:
+            return
+        if f["status"] in ("CANCELED", "REJECTED"):
+            order.status = f["status"]
+        elif order.status == "PENDING_NEW":
+            order.status = "OPEN"
+
+    def _CancelOrder(self, f: dict[str, Any], outcome: str, at: str) -> None:
+        order = self.orders.get(f["client_order_id"])
+        if order is not None:
+            order.cancel_requested = True
+
+    def _ReportFill(self, f: dict[str, Any], outcome: str, at: str) -> None:
+        if outcome == "DUPLICATE":
+            return
+        order = self.orders.get(f["client_order_id"])
+        quantity, price = Decimal(f["quantity"]), Decimal(f["price"])
+        if (order is None or f["fill_id"] in self.fills or order.status in TERMINAL
+                or quantity > order.quantity - order.filled):
+            self.v["positions_equal_fills"].fail(f"{at}: fill {f['fill_id']} accepted on a missing, terminal or "
+                                                 "overfilled order, or twice")
+            return
+        self.fills[f["fill_id"]] = (f["client_order_id"], quantity, price)
+        order.filled += quantity
+        order.status = "FILLED" if order.filled == order.quantity else "PARTIALLY_FILLED"
+        key = (order.account, order.instrument)
+        self.positions[key] = fold(self.positions.get(key, (Decimal(0), Decimal(0), Decimal(0))), order.side,
+                                   quantity, price)
+
+    def _SetRiskLimits(self, f: dict[str, Any], outcome: str, at: str) -> None:
+        limits = f["limits"]
+        scope = (f["account"] or "*", f["instrument"] or "*")
+        self.limits[scope] = {k: v for k, v in limits.items() if v is not None}
+
+    def _Halt(self, f: dict[str, Any], outcome: str, at: str) -> None:
+        self.halted = True
+
+    def _Resume(self, f: dict[str, Any], outcome: str, at: str) -> None:
+        self.halted = False
+
+
+def fold(position: tuple[Decimal, Decimal, Decimal], side: str, quantity: Decimal,
+         price: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+    """(quantity, average price, realized PnL) after a fill, written independently of the core."""
+    held, average, pnl = position
+    signed = quantity if side == "BUY" else -quantity
+    new = held + signed
+    if held == 0 or (held > 0) == (signed > 0):
+        return new, CONTEXT.divide(abs(held) * average + quantity * price, abs(new)), pnl
+    closed = min(abs(held), quantity)
+    pnl += closed * (price - average) * (1 if held > 0 else -1)
+    if new == 0:
+        return new, Decimal(0), pnl
+    return new, (average if (new > 0) == (held > 0) else price), pnl
+
+
+def complete_log(finals: dict[str, NodeFinal]) -> tuple[str, list[dict[str, Any]]] | None:
+    """The longest node log that starts at the beginning and has no gap (outcomes all known)."""
+    candidates = []
+    for node_id, final in finals.items():
+        log = final.log
+        indexes = [e["index"] for e in log]
+        if log and indexes[0] <= 2 and indexes == list(range(indexes[0], indexes[0] + len(indexes))) and all(
+                e.get("outcome") or e["command"] in ("raft_noop", "membership") for e in log):
+            candidates.append((len(log), node_id))
+    if not candidates:
+        return None
+    _, node_id = max(candidates)
+    return node_id, finals[node_id].log
+
+
+def check(history: list[Event], finals: dict[str, NodeFinal], liveness: dict[str, Any]) -> dict[str, Verdict]:
+    """Every invariant's verdict for one run."""
+    v = {name: Verdict(name, True) for name in INVARIANTS}
+    source = complete_log(finals)
+    model = LogModel(v)
+    if source is None:
+        for name in ("fencing", "one_holder_per_epoch", "risk", "positions_equal_fills"):
+            v[name].fail("no node has a complete log to check against")
+    else:
+        for entry in source[1]:
+            model.feed(entry)
+    _check_history_against_model(history, model, v)
+    _check_finals(history, finals, model, v, source is not None)
+    _check_liveness(liveness, v)
+    return v
+
+
+def _check_history_against_model(history: list[Event], model: LogModel, v: dict[str, Verdict]) -> None:
+    new_acks = Counter(e.key for e in history if e.type == OK and e.op == "submit" and not e.value.get("duplicate"))
+    v["no_duplicate_orders"].checked += len(new_acks)
+    for cid, count in new_acks.items():
+        if count > 1:
+            v["no_duplicate_orders"].fail(f"{cid} was acknowledged as a new order {count} times")
+    elected: dict[int, set[str]] = defaultdict(set)
+    for event in history:
+        if event.type == OK and event.op == "elected":
+            elected[event.epoch].add(event.process)
+    for epoch, engines in elected.items():
+        v["one_holder_per_epoch"].checked += 1
+        if len(engines) > 1:
+            v["one_holder_per_epoch"].fail(f"epoch {epoch} elected {sorted(engines)}")
+        granted = model.grants.get(epoch)
+        if granted is not None and engines != {granted}:
+            v["one_holder_per_epoch"].fail(f"{sorted(engines)} elected at epoch {epoch}, granted to {granted}")
+    for event in history:
+        if event.type == OK and event.op in ("submit", "update", "cancel", "fill"):
+            holder = model.grants.get(event.epoch)
+            if model.grants and holder != event.process:
+                v["fencing"].fail(f"{event.process} got ok for {event.op} {event.key} at epoch {event.epoch}, "
+                                  f"granted to {holder}")
+
+
+def _check_finals(history: list[Event], finals: dict[str, NodeFinal], model: LogModel, v: dict[str, Verdict],
+                  have_model: bool) -> None:
+    lost = v["no_lost_acknowledged_writes"]
+    # An acknowledgement carries the result; the fields are on its invoke.
+    oks = [Event(done.time, done.process, OK, invoke.op, invoke.op_id, invoke.epoch, invoke.key,
+                 {**invoke.value, **done.value})
+           for invoke, done in completions(history)
+           if done is not None and done.type == OK and invoke.op in ("submit", "update", "cancel", "fill")]
+    fills_per_order: dict[str, Decimal] = defaultdict(Decimal)
+    for event in oks:
+        if event.op == "fill" and not event.value.get("duplicate"):
+            fills_per_order[event.value["client_order_id"]] += Decimal(event.value["quantity"])
+    for node_id, final in finals.items():
+        orders = {o["client_order_id"]: o for o in final.orders}
+        for event in oks:
+            lost.checked += 1
+            cid = event.key if event.op != "fill" else event.value["client_order_id"]
+            order = orders.get(cid)
+            if order is None:
+                lost.fail(f"{node_id}: acknowledged {event.op} of {cid} but the order is missing")
+            elif event.op == "cancel" and not (order["cancel_requested"] or order["status"] == "CANCELED"):
+                lost.fail(f"{node_id}: acknowledged cancel of {cid} is not recorded")
+            elif event.op == "update" and order["status"] == "PENDING_NEW":
+                lost.fail(f"{node_id}: acknowledged {event.value.get('status')} of {cid} is not recorded")
+        for cid, filled in fills_per_order.items():
+            if cid in orders and Decimal(orders[cid]["filled_quantity"]) < filled:
+                lost.fail(f"{node_id}: {cid} shows {orders[cid]['filled_quantity']} filled, acknowledged fills "
+                          f"add up to {filled}")
+        if have_model:
+            _compare_with_model(node_id, orders, final.positions, model, v)
+    views = {(f.applied_index, f.digest) for f in finals.values()}
+    v["convergence"].checked = len(finals)
+    if len(views) != 1:
+        v["convergence"].fail("nodes differ: " + ", ".join(f"{f.node_id}={f.applied_index}/{f.digest[:12]}"
+                                                          for f in finals.values()))
+
+
+def _compare_with_model(node_id: str, orders: dict[str, dict[str, Any]], positions: list[dict[str, Any]],
+                        model: LogModel, v: dict[str, Verdict]) -> None:
+    if set(orders) != set(model.orders):
+        missing, extra = set(model.orders) - set(orders), set(orders) - set(model.orders)
+        v["no_lost_acknowledged_writes"].fail(f"{node_id}: orders differ from the log: missing {sorted(missing)[:5]}, "
+                                              f"extra {sorted(extra)[:5]}")
+    for cid, order in model.orders.items():
+        final = orders.get(cid)
+        if final is not None and (final["status"], Decimal(final["filled_quantity"])) != (order.status, order.filled):
+            v["no_lost_acknowledged_writes"].fail(
+                f"{node_id}: {cid} is {final['status']} {final['filled_quantity']} filled; the log says "
+                f"{order.status} {order.filled}")
+    seen = {(p["account"], p["instrument"]): p for p in positions}
+    check = v["positions_equal_fills"]
+    for key, (quantity, average, pnl) in model.positions.items():
+        check.checked += 1
+        final = seen.get(key)
+        if final is None or Decimal(final["quantity"]) != quantity or abs(
+                Decimal(final["average_price"]) - average) > Decimal("1e-20") or abs(
+                Decimal(final["realized_pnl"]) - pnl) > Decimal("1e-20"):
+            check.fail(f"{node_id}: position {key} is {json.dumps(final)}; fills give quantity {quantity}, "
+                       f"average {average}, pnl {pnl}")
+
+
+def _check_liveness(liveness: dict[str, Any], v: dict[str, Verdict]) -> None:
+    check = v["liveness"]
+    check.checked = 1
+    for name in ("leader_elected", "engine_granted", "writes_committed", "converged"):
+        if not liveness.get(name):
+            check.fail(f"after healing: {name.replace('_', ' ')} did not happen within {liveness.get('within_s')} s")

@@ -1,0 +1,252 @@
+"""One chaos run: real coordinator nodes behind a real Toxiproxy, competing engines, a seeded
+fault schedule, then a liveness phase and the checker.
+
+Phases (TigerBeetle's VOPR, Jepsen): faults while the workload runs; then heal everything and
+wait, bounded, for the cluster to elect, grant and commit again; stop the workload; wait for
+every node to converge; read every node's final state and stored log; judge the history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import shutil
+import signal
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from chaos import checker, history
+from chaos.faults import FAULTS, EngineHandle, Step, World, make_schedule
+from chaos.topology import ChaosCluster
+from chaos.toxiproxy import ToxiproxyServer
+from coordinator.cli_cluster import order_dict, position_dict
+from coordinator.client import CoordinatorClient, RetryPolicy
+from coordinator.localcluster import wait_until
+from coordinator.v1 import admin_pb2, admin_pb2_grpc, types_pb2
+
+ENGINES = ("eng-a", "eng-b")
+TIMING = {"heartbeat_ms": 50, "election_min_ms": 300, "election_max_ms": 600}
+RISK_ORDER_QUANTITY_MAX, RISK_POSITION_MAX, RISK_OPEN_ORDERS_MAX = "5", "400", 200
+
+
+@dataclass
+class RunReport:
+    scenario: str
+    seed: int
+    duration_s: float
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    operations: dict[str, dict[str, int]] = field(default_factory=dict)
+    takeovers: list[dict[str, Any]] = field(default_factory=list)
+    verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    liveness: dict[str, Any] = field(default_factory=dict)
+    directory: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return all(v["ok"] for v in self.verdicts.values())
+
+    def summary(self) -> str:
+        ops = sum(sum(c.values()) for c in self.operations.values())
+        lines = [f"scenario {self.scenario} seed {self.seed}: {'PASS' if self.passed else 'FAIL'}",
+                 f"  operations {ops}: " + ", ".join(
+                     f"{op} " + "/".join(f"{k}={n}" for k, n in sorted(c.items()))
+                     for op, c in sorted(self.operations.items())),
+                 f"  faults {len(self.faults)}: " + ", ".join(f"{f['fault']}{f.get('details') or ''}"
+                                                              for f in self.faults),
+                 f"  takeovers {len(self.takeovers)}: " + ", ".join(
+                     f"epoch {t['epoch']} {t['engine']}{' (resumed)' if t['resumed'] else ''}" + (
+                         f" {t['after_fault_ms']:.0f} ms after {t['fault']}" if t.get("fault") else "")
+                     for t in self.takeovers)]
+        for name, verdict in self.verdicts.items():
+            mark = "ok" if verdict["ok"] else "VIOLATED"
+            lines.append(f"  [{mark}] {name} ({verdict['checked']} checked)" + (
+                "".join(f"\n      - {p}" for p in verdict["problems"]) if not verdict["ok"] else ""))
+        return "\n".join(lines)
+
+
+class Run:
+    def __init__(self, scenario: str, seed: int, duration_s: float, base: Path, log: Callable[[str], None]) -> None:
+        self.scenario, self.seed, self.duration_s, self.base, self.log = scenario, seed, duration_s, base, log
+        self.schedule = make_schedule(scenario, seed, duration_s)
+        self.report = RunReport(scenario, seed, duration_s, directory=str(base))
+        self.nemesis = history.HistoryWriter(base / "nemesis.history.jsonl", "nemesis")
+
+    def execute(self) -> RunReport:
+        with ToxiproxyServer(log_path=self.base / "toxiproxy.log") as server:
+            toxi = server.client()
+            chaos = ChaosCluster(self.base, toxi, ENGINES, timing=TIMING)
+            engines = {e: EngineHandle(e, chaos.client_addresses[e], self.base / f"{e}.history.jsonl",
+                                       self.base / f"{e}.log", self.seed, ttl_ms=1000) for e in ENGINES}
+            world = World(chaos, toxi, engines, holder=lambda: self._holder(chaos))
+            try:
+                self._start(chaos, engines)
+                for step in self.schedule:
+                    self._inject(world, step)
+                heal_started = time.time()
+                toxi.reset()
+                self.report.liveness = self._liveness(chaos, engines, heal_started)
+                for engine in engines.values():
+                    engine.stop()
+                finals = self._finals(chaos)
+            finally:
+                for engine in engines.values():
+                    engine.stop()
+                chaos.cluster.close()
+                self.nemesis.close()
+        events = history.read(sorted(self.base.glob("*.history.jsonl")))
+        verdicts = checker.check(events, finals, self.report.liveness)
+        self.report.verdicts = {name: dataclasses.asdict(v) for name, v in verdicts.items()}
+        self._summarize(events)
+        (self.base / "report.json").write_text(json.dumps(dataclasses.asdict(self.report), indent=2) + "\n")
+        return self.report
+
+    # ------------------------------------------------------------------------ phases
+
+    def _start(self, chaos: ChaosCluster, engines: dict[str, EngineHandle]) -> None:
+        chaos.cluster.start()
+        leader = chaos.cluster.wait_for_leader()
+        stub = admin_pb2_grpc.AdminStub(chaos.cluster.channel(leader))  # type: ignore[no-untyped-call]
+        limits = types_pb2.RiskLimits(order_quantity_max=RISK_ORDER_QUANTITY_MAX, position_max=RISK_POSITION_MAX,
+                                      open_orders_max=RISK_OPEN_ORDERS_MAX)
+        stub.SetRiskLimits(admin_pb2.SetRiskLimitsRequest(account="*", instrument="*", limits=limits), timeout=10)
+        for engine in engines.values():
+            engine.start()
+        wait_until(lambda: self._holder(chaos), 30, "an engine to hold the role")
+        time.sleep(1.0)
+
+    def _inject(self, world: World, step: Step) -> None:
+        time.sleep(step.quiet_s)
+        world.details = {}
+        started = time.time()
+        op_id = self.nemesis.invoke("fault", 0, step.fault, hold_s=step.hold_s)
+        try:
+            with FAULTS[step.fault](world, random.Random(step.seed)):
+                self.nemesis.write(history.INFO, "fault-start", op_id, key=step.fault, **world.details)
+                time.sleep(step.hold_s)
+        except Exception as exc:  # a fault that could not be injected is reported, not hidden
+            self.nemesis.write(history.FAIL, "fault", op_id, key=step.fault, error=repr(exc))
+            self.report.faults.append({"fault": step.fault, "error": repr(exc), "at": started})
+            self.log(f"    fault {step.fault} failed: {exc!r}")
+            return
+        self.nemesis.write(history.OK, "fault", op_id, key=step.fault, **world.details)
+        self.report.faults.append({"fault": step.fault, "details": dict(world.details), "at": started,
+                                   "held_s": round(time.time() - started, 2)})
+        self.log(f"    {step.fault} {world.details} held {time.time() - started:.1f}s")
+
+    def _liveness(self, chaos: ChaosCluster, engines: dict[str, EngineHandle], healed_at: float) -> dict[str, Any]:
+        within_s = 30.0
+        result: dict[str, Any] = {"within_s": within_s}
+        deadline = time.monotonic() + within_s
+        for engine in engines.values():
+            if engine.paused:
+                engine.signal(signal.SIGCONT)
+            if not engine.running():
+                engine.start()
+        for node_id, node in chaos.cluster.nodes.items():
+            if not node.running() and not node_id.startswith("dc4"):
+                chaos.cluster.start_node(node_id)
+
+        def remaining() -> float:
+            return max(1.0, deadline - time.monotonic())
+
+        try:
+            chaos.cluster.wait_for_leader(remaining())
+            result["leader_elected"] = True
+            wait_until(lambda: self._holder(chaos), remaining(), "an engine to hold the role")
+            result["engine_granted"] = True
+            wait_until(lambda: self._oks_since(healed_at) > 5, remaining(), "writes after healing")
+            result["writes_committed"] = True
+            result["recovered_s"] = round(time.time() - healed_at, 2)
+        except TimeoutError as exc:
+            result["error"] = str(exc)
+        return result
+
+    def _finals(self, chaos: ChaosCluster) -> dict[str, checker.NodeFinal]:
+        cluster = chaos.cluster
+        try:
+            cluster.wait_converged(30)
+            self.report.liveness["converged"] = True
+        except TimeoutError as exc:
+            self.report.liveness["converged"] = False
+            self.report.liveness["convergence_error"] = str(exc)
+        finals = {}
+        for node_id, node in cluster.nodes.items():
+            if not node.running():
+                continue
+            client = CoordinatorClient([node.grpc_address], retry=RetryPolicy(budget_ms=10_000))
+            status = cluster.status(node_id, timeout_s=5)
+            stub = admin_pb2_grpc.AdminStub(cluster.channel(node_id))  # type: ignore[no-untyped-call]
+            log = [{"index": e.index, "term": e.term, "command": e.command, "outcome": e.outcome, "epoch": e.epoch,
+                    "engine_id": e.engine_id, "issued_at_ns": e.issued_at_ns,
+                    "fields": json.loads(e.fields_json) if e.fields_json else {}}
+                   for batch in stub.ExportAudit(admin_pb2.ExportAuditRequest(), timeout=60) for e in batch.entries]
+            finals[node_id] = checker.NodeFinal(
+                node_id, status.applied_index, status.digest,
+                [order_dict(o) for o in client.orders(stale=True)],
+                [position_dict(p) for p in client.positions(stale=True)], log)
+            client.close()
+        return finals
+
+    # ------------------------------------------------------------------------ helpers
+
+    def _holder(self, chaos: ChaosCluster) -> str:
+        for node_id, node in chaos.cluster.nodes.items():
+            if node.running():
+                try:
+                    status = chaos.cluster.status(node_id, timeout_s=0.5)
+                except grpc.RpcError:
+                    continue
+                if status.role == admin_pb2.LEADER:
+                    return str(status.holder_id)
+        return ""
+
+    def _oks_since(self, since: float) -> int:
+        events = history.read(sorted(self.base.glob("eng-*.history.jsonl")))
+        return sum(1 for e in events if e.type == history.OK and e.time > since
+                   and e.op in ("submit", "update", "cancel", "fill"))
+
+    def _summarize(self, events: list[history.Event]) -> None:
+        operations: dict[str, Counter[str]] = {}
+        for event in events:
+            if event.process != "nemesis" and event.type != history.INVOKE and event.op in (
+                    "submit", "update", "cancel", "fill"):
+                operations.setdefault(event.op, Counter())[event.type] += 1
+        self.report.operations = {op: dict(c) for op, c in operations.items()}
+        starts = [(f["at"], f["fault"]) for f in self.report.faults]
+        for event in events:
+            if event.type == history.OK and event.op == "elected":
+                before = [s for s in starts if s[0] <= event.time]
+                takeover: dict[str, Any] = {"epoch": event.epoch, "engine": event.process,
+                                            "resumed": event.value.get("resumed", False)}
+                if before:
+                    at, name = before[-1]
+                    takeover.update(fault=name, after_fault_ms=round((event.time - at) * 1000, 1))
+                self.report.takeovers.append(takeover)
+
+
+def run_one(scenario: str, seed: int, duration_s: float, out: Path | None, log: Callable[[str], None] = print,
+            keep: bool = False) -> RunReport:
+    base = Path(tempfile.mkdtemp(prefix=f"chaos-{scenario}-{seed}-", dir=out))
+    log(f"SEED={seed}")
+    log(f"  scenario {scenario}, {duration_s:.0f} s, files in {base}")
+    report = Run(scenario, seed, duration_s, base, log).execute()
+    log(report.summary())
+    if report.passed and not keep:
+        shutil.rmtree(base / "cluster", ignore_errors=True)  # keep histories and the report, drop the data
+    return report
+
+
+SCENARIOS = sorted(FAULTS)
+
+
+def run_all(seed: int, duration_s: float, out: Path | None, log: Callable[[str], None] = print) -> list[RunReport]:
+    return [run_one(name, seed, duration_s, out, log) for name in SCENARIOS]
+
