@@ -1,0 +1,41 @@
+"""Shared fixtures. Every cluster a test starts is stopped by PID in a finalizer, and when a
+test fails, the tail of each node's log is printed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from coordinator.localcluster import LocalCluster
+
+FAST_TIMING = {"heartbeat_ms": 50, "election_min_ms": 300, "election_max_ms": 600}
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def make_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[Callable[..., LocalCluster]]:
+    """Builds clusters of real node processes: `make_cluster(size=3, timing={...}).start()`."""
+    clusters: list[LocalCluster] = []
+
+    def build(size: int = 3, timing: dict[str, Any] | None = None, **kwargs: Any) -> LocalCluster:
+        base = tmp_path_factory.mktemp("cluster")
+        cluster = LocalCluster(size=size, base_dir=base, timing={**FAST_TIMING, **(timing or {})}, **kwargs)
+        clusters.append(cluster)
+        return cluster
+
+    yield build
+    failed = any(getattr(request.node, f"report_{when}", None) is not None
+                 and getattr(request.node, f"report_{when}").failed for when in ("setup", "call"))
+    for cluster in clusters:
+        if failed:
+            print(f"\n===== node logs of {cluster.base} =====\n{cluster.log_tails(40)}")
+        cluster.close()

@@ -1,0 +1,277 @@
+"""The operator CLI, driven as a person on call would drive it, against real local clusters."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from coordinator.client import CoordinatorClient, EngineSession, Halted, RetryPolicy, Side, Unavailable
+from coordinator.localcluster import LocalCluster, LocalNode, free_ports, wait_until
+
+pytestmark = pytest.mark.cluster
+MakeCluster = Callable[..., LocalCluster]
+ELECTION_MAX_S = 0.6  # tests/conftest.py FAST_TIMING
+
+
+def cli(cluster: LocalCluster | None, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ}
+    if cluster is not None:
+        env["COORDINATOR_CLUSTER"] = ",".join(cluster.addresses())
+    return subprocess.run([sys.executable, "-m", "coordinator", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout_s)
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    return result.stdout
+
+
+class SteadyWriter:
+    """Submits orders back to back and records the longest stretch without a committed write."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.client = CoordinatorClient(cluster.addresses(), retry=RetryPolicy(budget_ms=20_000))
+        self.session = EngineSession(self.client, "writer", ttl_ms=5000).start()
+        assert self.session.wait_active(15)
+        self.longest_gap_s = 0.0
+        self.committed = 0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        for i in range(1_000_000):
+            if self._stop.is_set():
+                return
+            try:
+                self.session.submit_order(f"w-{i}", "A1", "BTC-USD", Side.BUY, "1", "100")
+            except Unavailable as exc:
+                self.errors.append(str(exc))
+                continue
+            now = time.monotonic()
+            self.longest_gap_s = max(self.longest_gap_s, now - last)
+            last = now
+            self.committed += 1
+
+    @contextmanager
+    def running(self) -> Iterator[SteadyWriter]:
+        self._thread.start()
+        try:
+            wait_until(lambda: self.committed > 50, 20, "the writer to commit")
+            yield self
+        finally:
+            self._stop.set()
+            self._thread.join(30)
+            self.session.close()
+
+
+def start_learner(cluster: LocalCluster) -> LocalNode:
+    node = cluster.add_node_slot()
+    node.extra_config = "join = true"
+    cluster.write_config(node, peers=[n for n in cluster.nodes.values() if n is not node])
+    cluster.start_node(node.node_id)
+    wait_until(lambda: cluster.status(node.node_id).node_id == node.node_id, 20, "the learner to serve gRPC")
+    return node
+
+
+def test_a_fourth_node_joins_and_leaves_under_write_load_without_a_write_stall(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster().start()
+    with SteadyWriter(cluster).running() as writer:
+        learner = start_learner(cluster)
+        added = ok(cli(cluster, "members", "add", learner.node_id, "--raft", learner.raft_address,
+                       "--grpc", learner.grpc_address))
+        assert f"{learner.node_id} is a voter" in added
+        members = json.loads(ok(cli(cluster, "members", "list", "--json")))
+        assert {m["node_id"] for m in members} == {"dc1", "dc2", "dc3", "dc4"}
+        assert all(m["connected_to_leader"] for m in members)
+        before = writer.committed
+        wait_until(lambda: writer.committed > before + 50, 20, "writes with four voters")
+        removed = ok(cli(cluster, "members", "remove", learner.node_id))
+        assert "dc4 removed" in removed
+        before = writer.committed
+        wait_until(lambda: writer.committed > before + 50, 20, "writes after the removal")
+    cluster.stop_node(learner.node_id)
+    assert writer.errors == []
+    assert writer.longest_gap_s < ELECTION_MAX_S, f"writes stalled for {writer.longest_gap_s:.3f} s"
+
+
+def test_removing_the_raft_leader_moves_leadership_first(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster().start()
+    leader = cluster.wait_for_leader()
+    out = ok(cli(cluster, "members", "remove", leader))
+    assert "was the Raft leader; leadership moved to" in out
+    cluster.stop_node(leader)
+    remaining = json.loads(ok(cli(cluster, "members", "list", "--json")))
+    assert leader not in {m["node_id"] for m in remaining} and len(remaining) == 2
+    status = json.loads(ok(cli(cluster, "status", "--json")))
+    assert status["raft_leader"] in {"dc1", "dc2", "dc3"} - {leader}
+
+
+def test_a_removal_that_would_leave_no_reachable_majority_is_refused(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster().start()
+    leader = cluster.wait_for_leader()
+    down, healthy = [n for n in cluster.nodes if n != leader]
+    cluster.kill(down)
+    wait_until(lambda: not any(m["node_id"] == down and m["connected_to_leader"]
+                               for m in json.loads(ok(cli(cluster, "members", "list", "--json")))), 15,
+               f"the leader to notice {down} is gone")
+    refused = cli(cluster, "members", "remove", healthy)
+    assert refused.returncode == 1
+    assert "MEMBERSHIP_REFUSED" in refused.stderr and "majority" in refused.stderr
+    assert "dc removed" not in refused.stdout
+    ok(cli(cluster, "members", "remove", down))  # removing the dead one is safe: 2 of 2 reachable
+
+
+def test_halt_stops_new_orders_everywhere_and_resume_lets_them_in(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster().start()
+    client = CoordinatorClient(cluster.addresses())
+    with EngineSession(client, "eng-a", ttl_ms=5000) as session:
+        assert session.wait_active(10)
+        session.submit_order("before", "A1", "BTC-USD", Side.BUY, "1", "100")
+        assert "trading halted" in ok(cli(cluster, "halt", "--reason", "drill 42"))
+        status = json.loads(ok(cli(cluster, "status", "--json")))
+        assert status["halted"] and status["halt_reason"] == "drill 42"
+        with pytest.raises(Halted):
+            session.submit_order("during", "A1", "BTC-USD", Side.BUY, "1", "100")
+        assert session.cancel_order("before").order.cancel_requested  # cancels still go through
+        ok(cli(cluster, "resume"))
+        session.submit_order("after", "A1", "BTC-USD", Side.BUY, "1", "100")
+    open_orders = json.loads(ok(cli(cluster, "orders", "list", "--json")))
+    assert [o["client_order_id"] for o in open_orders] == ["before", "after"]
+
+
+def test_a_planned_handoff_grants_the_named_engine_next(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster().start()
+    a = EngineSession(CoordinatorClient(cluster.addresses()), "eng-a", ttl_ms=3000).start()
+    assert a.wait_active(10)
+    b = EngineSession(CoordinatorClient(cluster.addresses()), "eng-b", ttl_ms=3000).start()
+    c = EngineSession(CoordinatorClient(cluster.addresses()), "eng-c", ttl_ms=3000).start()
+    try:
+        out = json.loads(ok(cli(cluster, "engines", "handoff", "--to", "eng-b", "--json")))
+        assert out["to"] == "eng-b" and out["from"] == "eng-a"
+        assert out["gap_ms"] is not None and out["gap_ms"] < 1000  # not a 3 s lease expiry
+        engines = json.loads(ok(cli(cluster, "engines", "--json")))
+        assert engines["holder"] == "eng-b" and engines["epoch"] == 2
+    finally:
+        for session in (a, b, c):
+            session.close()
+
+
+def test_json_output_parses_for_every_read_command(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster().start()
+    client = CoordinatorClient(cluster.addresses())
+    with EngineSession(client, "eng-a", ttl_ms=5000) as session:
+        assert session.wait_active(10)
+        session.submit_order("o1", "A1", "BTC-USD", Side.SELL, "2", "100")
+        session.report_fill("f1", "o1", "2", "101")
+        ok(cli(cluster, "risk", "set", "--account", "A1", "--position-max", "50"))
+        for args in (["status"], ["members", "list"], ["engines"], ["orders", "list", "--all"], ["positions"],
+                     ["orders", "get", "o1"], ["risk", "show"]):
+            document = json.loads(ok(cli(cluster, *args, "--json")))
+            assert document, args
+    positions = json.loads(ok(cli(cluster, "positions", "--json")))
+    assert positions == [{"account": "A1", "instrument": "BTC-USD", "quantity": "-2", "average_price": "101",
+                          "realized_pnl": "0"}]
+
+
+def test_audit_export_lists_every_state_change_with_its_outcome(make_cluster: MakeCluster, tmp_path: Path) -> None:
+    cluster = make_cluster().start()
+    client = CoordinatorClient(cluster.addresses())
+    with EngineSession(client, "eng-a", ttl_ms=5000) as session:
+        assert session.wait_active(10)
+        epoch = session.epoch
+        session.submit_order("o1", "A1", "BTC-USD", Side.BUY, "1", "100")
+    from coordinator.v1 import engine_pb2
+
+    with pytest.raises(Exception):  # noqa: B017 (the stale write itself is not the point here)
+        client.call("Engine", "SubmitOrder", engine_pb2.SubmitOrderRequest(
+            engine_id="eng-a", epoch=epoch or 1, client_order_id="late", account="A1", instrument="BTC-USD",
+            side=Side.BUY, quantity="1", price="100"))
+    out = tmp_path / "audit.jsonl"
+    ok(cli(cluster, "audit", "export", "--output", str(out)))
+    entries = [json.loads(line) for line in out.read_text().splitlines()]
+    submits = [(e["fields"]["client_order_id"], e["outcome"], e["epoch"], e["engine_id"]) for e in entries
+               if e["command"] == "SubmitOrder"]
+    assert ("o1", "ACCEPTED", epoch, "eng-a") in submits
+    assert any(e["command"] == "Campaign" and e["outcome"] == "GRANTED" for e in entries)
+    assert all(e["issued_at_ns"] > 0 for e in entries if e["command"] not in ("raft_noop", "membership"))
+
+
+def test_a_broken_config_exits_2_and_names_the_bad_key(tmp_path: Path) -> None:
+    bad = tmp_path / "node.toml"
+    bad.write_text('[node]\nid = "dc1"\ngrpc_adress = "127.0.0.1:7001"\nraft_address = "127.0.0.1:7101"\n'
+                   'data_dir = "/tmp/x"\ncluster_secret = "0123456789abcdef"\n')
+    for args in (["config", "check", str(bad)], ["serve", "--config", str(bad)]):
+        result = cli(None, *args)
+        assert result.returncode == 2, result
+        assert "node.grpc_adress" in result.stderr and "node.grpc_address" in result.stderr
+
+
+def test_an_unreachable_cluster_exits_3(tmp_path: Path) -> None:
+    port = free_ports(1)[0]
+    result = cli(None, "status", "--cluster", f"127.0.0.1:{port}")
+    assert result.returncode == 3 and "unavailable" in result.stderr
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    commands = [["status"], ["members", "list"], ["members", "add"], ["members", "remove"], ["engines"],
+                ["engines", "handoff"], ["orders", "list"], ["orders", "get"], ["positions"], ["halt"], ["resume"],
+                ["risk", "set"], ["risk", "show"], ["config", "check"], ["audit", "export"], ["serve"], ["demo"],
+                ["bench"], ["bench-takeover"], ["health"]]
+    for command in commands:
+        help_text = ok(cli(None, *command, "--help"))
+        assert "Example:" in help_text, command
+
+
+def test_metrics_are_served_with_the_documented_names(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster()
+    ports = free_ports(len(cluster.nodes))
+    for node, port in zip(cluster.nodes.values(), ports, strict=True):
+        node.extra_config = f'metrics_address = "127.0.0.1:{port}"'
+        cluster.write_config(node)
+    cluster.start()
+    with EngineSession(CoordinatorClient(cluster.addresses()), "eng-a", ttl_ms=5000) as session:
+        assert session.wait_active(10)
+        session.submit_order("o1", "A1", "BTC-USD", Side.BUY, "1", "100")
+        leader = cluster.wait_for_leader()
+        port = ports[list(cluster.nodes).index(leader)]
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    for name in ("coordinator_raft_term", 'coordinator_raft_role{role="leader"} 1.0', "coordinator_raft_commit_index",
+                 "coordinator_raft_applied_index", "coordinator_raft_follower_lag_entries",
+                 "coordinator_raft_elections_total", "coordinator_raft_leader_changes_total",
+                 "coordinator_raft_fsync_seconds_bucket", "coordinator_apply_seconds_bucket",
+                 'coordinator_commands_total{outcome="accepted",type="SubmitOrder"}', "coordinator_epoch 1.0",
+                 "coordinator_lease_remaining_ms", "coordinator_open_orders 1.0", "coordinator_halted 0.0"):
+        assert name in text, name
+
+
+
+
+def test_a_voter_that_lost_its_data_is_not_promoted_from_its_old_membership(make_cluster: MakeCluster) -> None:
+    """A node id that is already a voter, rejoining with an empty data directory, would vote with
+    amnesia. It stays a learner until it is removed and added again."""
+    import shutil
+
+    cluster = make_cluster().start()
+    learner = start_learner(cluster)
+    ok(cli(cluster, "members", "add", learner.node_id, "--raft", learner.raft_address, "--grpc", learner.grpc_address))
+    cluster.kill(learner.node_id)
+    shutil.rmtree(learner.data_dir)
+    cluster.start_node(learner.node_id)
+    wait_until(lambda: "refusing to promote" in cluster.log_tail(learner.node_id, 50), 20, "the amnesia warning")
+    assert cluster.status(learner.node_id).role == 4  # LEARNER
+    ok(cli(cluster, "members", "remove", learner.node_id))
+    out = ok(cli(cluster, "members", "add", learner.node_id, "--raft", learner.raft_address,
+                 "--grpc", learner.grpc_address))
+    assert f"{learner.node_id} is a voter" in out

@@ -1,0 +1,244 @@
+"""Each pysyncobj hardening, tested so that the test fails without the fix
+(../shared/research/pysyncobj.md). Three real Raft nodes in one process, real RocksDB."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pysyncobj.config import FAIL_REASON
+from pysyncobj.transport import TCPTransport
+
+from coordinator.core.commands import Barrier, Campaign, SubmitOrder
+from coordinator.core.model import Side
+from coordinator.core.refusals import Reason
+from coordinator.core.results import Ack, Refused
+from coordinator.localcluster import free_ports, wait_until
+from coordinator.replication.envelope import ENTRY_TYPE
+from coordinator.replication.journal import RocksJournal
+from coordinator.replication.raft import CoordinatorRaft, MembershipRefused, RaftSettings, make_node
+from tests.integration.inprocess import InProcessCluster
+
+
+class TrackingJournal(RocksJournal):
+    """Remembers the highest index made durable by a sync."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.durable_index = 0
+        self.syncs = 0
+
+    def sync(self) -> None:
+        dirty = self._dirty
+        super().sync()
+        if dirty:
+            self.syncs += 1
+        self.durable_index = self.last_index
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[InProcessCluster]:
+    built = InProcessCluster(tmp_path, journal_factory=TrackingJournal)
+    yield built
+    built.close()
+
+
+def load(leader: CoordinatorRaft, count: int, in_flight: int = 1000, prefix: str = "o") -> None:
+    """Proposes `count` orders asynchronously, at most `in_flight` outstanding."""
+    leader.propose(Campaign("e1", 600_000, f"load-{prefix}"), 5)
+    epoch = leader.replicated.read(lambda s: s.leadership().epoch)
+    slots = threading.BoundedSemaphore(in_flight)
+    for i in range(count):
+        assert slots.acquire(timeout=30)
+        leader.propose_async(SubmitOrder("e1", epoch, f"{prefix}{i}", "A1", "BTC", Side.BUY, Decimal(1), Decimal(1)),
+                             lambda _r, _e: slots.release())
+
+
+def test_acknowledgements_and_commits_only_cover_synced_entries(cluster: InProcessCluster,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    journal_of = {node.selfNode.address: journal for node, journal in zip(cluster.nodes, cluster.journals, strict=True)}
+    violations: list[str] = []
+    original_send = TCPTransport.send
+
+    def checked_send(transport: TCPTransport, node: Any, message: Any) -> bool:
+        if isinstance(message, dict) and message.get("type") == "next_node_idx" and message.get("success"):
+            journal = journal_of[transport._selfNode.address]
+            if message["next_node_idx"] - 1 > journal.durable_index:
+                violations.append(f"ack of {message['next_node_idx'] - 1} with {journal.durable_index} durable")
+        return bool(original_send(transport, node, message))
+
+    monkeypatch.setattr(TCPTransport, "send", checked_send)
+    leader = cluster.leader()
+    leader_journal = journal_of[leader.selfNode.address]
+    leader.addOnTickCallback(lambda: leader.raftCommitIndex <= leader_journal.durable_index
+                             or violations.append(f"commit {leader.raftCommitIndex} > durable"))
+    load(leader, 3000)
+    cluster.wait_converged()
+    assert violations == []
+    # Group commit: far fewer fsyncs than entries.
+    assert leader_journal.syncs < 3000 / 3, leader_journal.syncs
+
+
+def test_no_acknowledged_entry_is_truncated_under_sustained_load(cluster: InProcessCluster) -> None:
+    leader = cluster.leader()
+    load(leader, 8000)
+    cluster.wait_converged(60)
+    assert [n.acked_entries_truncated for n in cluster.nodes] == [0, 0, 0]
+
+
+def test_the_tripwire_sees_pysyncobj_truncate_acknowledged_entries_without_the_guards(tmp_path: Path) -> None:
+    """Control for the test above: the counter it reads does detect the defect."""
+    unguarded = InProcessCluster(tmp_path, log_guards=False)
+    try:
+        leader = unguarded.leader()
+        load(leader, 8000)
+        unguarded.wait_converged(60)
+        assert sum(n.acked_entries_truncated for n in unguarded.nodes) > 0
+    finally:
+        unguarded.close()
+
+
+def test_an_unreadable_entry_is_refused_on_every_node_and_the_cluster_keeps_committing(
+        cluster: InProcessCluster) -> None:
+    leader = cluster.leader()
+    outcome: list[Any] = []
+    done = threading.Event()
+    leader._applyCommand(b"\x00\xffgarbage", lambda r, e: (outcome.append((r, e)), done.set()), ENTRY_TYPE)
+    assert done.wait(5)
+    result, error = outcome[0]
+    assert error == FAIL_REASON.SUCCESS and isinstance(result, Refused) and result.reason is Reason.INVALID_COMMAND
+    assert leader.propose(Barrier(), 5) == Ack()
+    cluster.wait_applied(leader.raftLastApplied)
+
+
+def test_membership_changes_are_refused_while_one_is_in_flight(cluster: InProcessCluster) -> None:
+    leader = cluster.leader()
+    leader.propose(Barrier(), 5)  # this term's first entries are committed
+    first, second = (make_node(f"127.0.0.1:{p}", f"extra{p}", "127.0.0.1:1") for p in free_ports(2))
+    errors: list[Exception | None] = [None, None]
+
+    def change(i: int, node: Any) -> None:
+        try:
+            leader.change_membership("add", node, 10)
+        except Exception as exc:
+            errors[i] = exc
+
+    threads = [threading.Thread(target=change, args=(i, n)) for i, n in enumerate((first, second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    assert sorted(type(e).__name__ for e in errors) == ["MembershipRefused", "NoneType"]
+    assert len(leader.otherNodes) == 3  # 3 nodes + one added, never two at once
+    assert isinstance(next(e for e in errors if e is not None), MembershipRefused)
+
+
+def test_a_commit_does_not_wait_for_the_heartbeat_timer(tmp_path: Path) -> None:
+    """pysyncobj's batch mode holds each command until the next AppendEntries period; here the
+    period is 0.5 s, and each of ten sequential commits must finish in well under half of it."""
+    slow_heartbeat = RaftSettings(heartbeat_s=0.5, election_min_s=1.6, election_max_s=2.0, connection_timeout_s=3.0)
+    cluster = InProcessCluster(tmp_path, settings=slow_heartbeat)
+    try:
+        leader = cluster.leader(20)
+        leader.propose(Barrier(), 5)
+        durations = []
+        for _ in range(10):
+            started = time.monotonic()
+            leader.propose(Barrier(), 5)
+            durations.append(time.monotonic() - started)
+        assert max(durations) < 0.25, durations
+    finally:
+        cluster.close()
+
+
+def test_the_raft_port_never_unpickles_bytes_from_an_unauthenticated_peer(cluster: InProcessCluster,
+                                                                          tmp_path: Path) -> None:
+    import pickle
+    import socket
+    import struct
+    import zlib
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self) -> tuple[Any, tuple[str]]:
+            return (open, (str(marker), "w"))  # type: ignore[return-value]
+
+    payload = zlib.compress(pickle.dumps(Exploit()))
+    host, port = cluster.addresses[0].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=2) as connection:
+        connection.sendall(struct.pack("i", len(payload)) + payload)
+        connection.settimeout(1)
+        with contextlib.suppress(TimeoutError):
+            connection.recv(10)
+    time.sleep(0.3)  # an observation window: we wait for something NOT to happen, so there is nothing to poll
+    assert not marker.exists()
+    leader = cluster.leader()
+    assert leader.propose(Barrier(), 5) == Ack()
+
+
+def test_a_missing_cluster_secret_is_refused_at_construction(tmp_path: Path) -> None:
+    from coordinator.replication.state import ReplicatedState
+
+    journal = RocksJournal(tmp_path / "raft", tmp_path / "snapshot.bin")
+    with pytest.raises(ValueError, match="cluster secret is required"):
+        CoordinatorRaft(self_node=make_node("127.0.0.1:1", "n", "127.0.0.1:2"), peers=[], settings=RaftSettings(),
+                        cluster_secret="", bind_address="127.0.0.1:1", journal=journal, replicated=ReplicatedState())
+    journal.close()
+
+
+def test_leadership_loss_disarms_the_lease_timer_and_a_new_leader_arms_after_its_barrier(
+        cluster: InProcessCluster) -> None:
+    from coordinator.replication.leases import LeaseKeeper
+
+    keepers = [LeaseKeeper(node) for node in cluster.nodes]
+    for keeper in keepers:
+        keeper.start()
+    try:
+        leader = cluster.leader()
+        wait_until(lambda: leader.replicated.lease_armed(), 5, "the leader's lease timer to arm")
+        followers = [n for n in cluster.nodes if n is not leader]
+        assert not any(n.replicated.lease_armed() for n in followers)
+        leader.propose(Campaign("e1", 400, "r1"), 5)
+        # No keep-alives: the leader expires the lease about one TTL later, once.
+        wait_until(lambda: leader.replicated.read(lambda s: s.leadership().holder) is None, 5,
+                   "the lease to expire")
+        release = leader.replicated.read(lambda s: s.leadership().last_release)
+        assert release is not None and release.cause == "expired"
+    finally:
+        for keeper in keepers:
+            keeper.stop()
+
+
+def test_a_node_cut_off_and_healed_does_not_depose_the_healthy_leader(cluster: InProcessCluster,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pre-vote with leader stickiness: without it the isolated node keeps raising its term and,
+    once healed, forces the majority through a needless election."""
+    from coordinator.replication.transport import CoordinatorTransport
+
+    leader = cluster.leader()
+    leader.propose(Barrier(), 5)
+    term = leader.raftCurrentTerm
+    isolated = next(n for n in cluster.nodes if n is not leader)
+    cut = threading.Event()
+    original_send = CoordinatorTransport.send
+
+    def lossy_send(transport: CoordinatorTransport, node: Any, message: Any) -> bool:
+        if cut.is_set() and (transport._syncObj is isolated or node.address == isolated.selfNode.address):
+            return True
+        return bool(original_send(transport, node, message))
+
+    monkeypatch.setattr(CoordinatorTransport, "send", lossy_send)
+    cut.set()
+    time.sleep(3 * leader.settings.election_max_s)
+    assert isolated.raftCurrentTerm == term and isolated.prevotes_started > 0
+    cut.clear()
+    time.sleep(3 * leader.settings.election_max_s)
+    assert leader.is_leader() and leader.raftCurrentTerm == term
+    assert leader.propose(Barrier(), 5) == Ack()

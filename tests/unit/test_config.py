@@ -1,0 +1,84 @@
+"""Node configuration: file, then COORDINATOR_* variables, then flags; every problem named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coordinator.config import ConfigError, load
+
+GOOD = """
+[node]
+id = "dc1"
+grpc_address = "127.0.0.1:7001"
+raft_address = "127.0.0.1:7101"
+data_dir = "/tmp/x"
+cluster_secret = "0123456789abcdef0123"
+
+[[peers]]
+id = "dc2"
+raft_address = "127.0.0.1:7102"
+grpc_address = "127.0.0.1:7002"
+
+[timing]
+preset = "lan"
+election_min_ms = 400
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "node.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_file_loads_with_preset_and_overrides(tmp_path: Path) -> None:
+    config = load(write(tmp_path, GOOD), environ={})
+    assert (config.node_id, config.raft_advertise, config.peers[0].id) == ("dc1", "127.0.0.1:7101", "dc2")
+    assert (config.raft.heartbeat_s, config.raft.election_min_s, config.raft.election_max_s) == (0.05, 0.4, 0.6)
+    assert "0123456789abcdef" not in repr(config)  # the secret is never printed
+
+
+def test_flags_win_over_environment_which_wins_over_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    environ = {"COORDINATOR_DATA_DIR": "/from/env", "COORDINATOR_GRPC_ADDRESS": "127.0.0.1:8001",
+               "COORDINATOR_TIMING_PRESET": "wan"}
+    config = load(path, {"node.grpc_address": "127.0.0.1:9001", "timing.election_min_ms": None}, environ=environ)
+    assert (str(config.data_dir), config.grpc_address) == ("/from/env", "127.0.0.1:9001")
+    assert config.raft.heartbeat_s == 0.1  # wan preset, with the file's election_min_ms override
+    assert config.raft.election_min_s == 0.4
+
+
+def test_every_problem_is_reported_and_names_its_key(tmp_path: Path) -> None:
+    broken = GOOD.replace('grpc_address = "127.0.0.1:7001"', 'grpc_adress = "127.0.0.1:7001"').replace(
+        'cluster_secret = "0123456789abcdef0123"', 'cluster_secret = "short"').replace(
+        "election_min_ms = 400", "election_min_ms = -5")
+    with pytest.raises(ConfigError) as caught:
+        load(write(tmp_path, broken), environ={})
+    problems = "\n".join(caught.value.problems)
+    assert "unknown key node.grpc_adress" in problems
+    assert "node.grpc_address must be host:port" in problems
+    assert "at least 16 characters" in problems
+    assert "timing.election_min_ms must be a positive whole number" in problems
+
+
+def test_a_missing_cluster_secret_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cluster_secret"):
+        load(write(tmp_path, GOOD.replace('cluster_secret = "0123456789abcdef0123"', "")), environ={})
+
+
+def test_inconsistent_timing_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="election_max_ms must be more than election_min_ms"):
+        load(write(tmp_path, GOOD.replace("election_min_ms = 400", "election_min_ms = 900")), environ={})
+
+
+def test_not_toml_is_one_clear_problem(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load(write(tmp_path, "[node\nid="), environ={})
+
+
+def test_duplicate_peer_ids_are_refused(tmp_path: Path) -> None:
+    doubled = GOOD + '\n[[peers]]\nid = "dc2"\nraft_address = "127.0.0.1:7103"\ngrpc_address = "127.0.0.1:7003"\n'
+    with pytest.raises(ConfigError, match="peer id 'dc2' is used twice"):
+        load(write(tmp_path, doubled), environ={})
