@@ -19,12 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 from chaos import toxiproxy
 from chaos.topology import ChaosCluster
 from coordinator.localcluster import ManagedProcess, wait_until
-from coordinator.v1 import admin_pb2, admin_pb2_grpc
+from coordinator.v1 import admin_pb2
 
 
 class EngineHandle(ManagedProcess):
@@ -233,8 +231,8 @@ def membership(world: World, rng: random.Random) -> Iterator[None]:
     cluster.start_node(node.node_id)
     try:
         wait_until(lambda: cluster.status(node.node_id).role == admin_pb2.LEARNER, 20, "the learner to serve")
-        admin(world).AddMember(admin_pb2.AddMemberRequest(node_id=node.node_id, raft_address=node.raft_address,
-                                                          grpc_address=node.grpc_address), timeout=20)
+        cluster.call("Admin", "AddMember", admin_pb2.AddMemberRequest(
+            node_id=node.node_id, raft_address=node.raft_address, grpc_address=node.grpc_address))
         wait_until(lambda: cluster.status(node.node_id).role in (admin_pb2.FOLLOWER, admin_pb2.LEADER), 20,
                    "the new voter to serve")
         world.details["added"] = True
@@ -242,19 +240,15 @@ def membership(world: World, rng: random.Random) -> Iterator[None]:
     finally:
         try:
             if cluster.leader_id() == node.node_id:
-                admin(world).TransferLeadership(admin_pb2.TransferLeadershipRequest(), timeout=20)
-            members = admin(world).ListMembers(admin_pb2.ListMembersRequest(), timeout=5).members
+                cluster.call("Admin", "TransferLeadership", admin_pb2.TransferLeadershipRequest())
+            members = cluster.call("Admin", "ListMembers", admin_pb2.ListMembersRequest()).members
             if any(m.node_id == node.node_id for m in members):
-                admin(world).RemoveMember(admin_pb2.RemoveMemberRequest(node_id=node.node_id), timeout=20)
+                cluster.call("Admin", "RemoveMember", admin_pb2.RemoveMemberRequest(node_id=node.node_id))
                 world.details["removed"] = True
         finally:
             cluster.stop_node(node.node_id)
             shutil.rmtree(node.directory, ignore_errors=True)
 
-
-def admin(world: World) -> admin_pb2_grpc.AdminStub:
-    leader = world.leader()
-    return admin_pb2_grpc.AdminStub(grpc.insecure_channel(world.cluster.nodes[leader].grpc_address))  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)

@@ -112,11 +112,11 @@ class Run:
 
     def _start(self, chaos: ChaosCluster, engines: dict[str, EngineHandle]) -> None:
         chaos.cluster.start()
-        leader = chaos.cluster.wait_for_leader()
-        stub = admin_pb2_grpc.AdminStub(chaos.cluster.channel(leader))  # type: ignore[no-untyped-call]
+        chaos.cluster.wait_for_leader()
         limits = types_pb2.RiskLimits(order_quantity_max=RISK_ORDER_QUANTITY_MAX, position_max=RISK_POSITION_MAX,
                                       open_orders_max=RISK_OPEN_ORDERS_MAX)
-        stub.SetRiskLimits(admin_pb2.SetRiskLimitsRequest(account="*", instrument="*", limits=limits), timeout=10)
+        chaos.cluster.call("Admin", "SetRiskLimits",
+                           admin_pb2.SetRiskLimitsRequest(account="*", instrument="*", limits=limits))
         for engine in engines.values():
             engine.start()
         wait_until(lambda: self._holder(chaos), 30, "an engine to hold the role")

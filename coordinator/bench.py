@@ -41,9 +41,9 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
-def grant(stub: engine_pb2_grpc.EngineStub, engine_id: str) -> int:
-    response = stub.Campaign(engine_pb2.CampaignRequest(engine_id=engine_id, ttl_ms=600_000,
-                                                        request_id=f"bench-{time.time_ns()}"), timeout=10)
+def grant(cluster: LocalCluster, engine_id: str) -> int:
+    response = cluster.call("Engine", "Campaign", engine_pb2.CampaignRequest(
+        engine_id=engine_id, ttl_ms=600_000, request_id=f"bench-{time.time_ns()}"))
     if not response.granted:
         raise RuntimeError(f"could not grant the benchmark engine: {response}")
     return int(response.epoch)
@@ -89,7 +89,7 @@ def throughput(windows: list[int], seconds: float, rounds: int, log: Callable[[s
         cluster.start()
         leader = cluster.wait_for_leader()
         stub = engine_pb2_grpc.EngineStub(cluster.channel(leader))  # type: ignore[no-untyped-call]
-        epoch = grant(stub, "bench")
+        epoch = grant(cluster, "bench")
         run_load(stub, epoch, 8, 1.0, "warmup")
         runs: list[LoadResult] = []
         for r in range(rounds):
@@ -121,7 +121,7 @@ def truncations(seconds: float, guards: bool, log: Callable[[str], None]) -> dic
         cluster.start()
         leader = cluster.wait_for_leader()
         stub = engine_pb2_grpc.EngineStub(cluster.channel(leader))  # type: ignore[no-untyped-call]
-        epoch = grant(stub, "bench")
+        epoch = grant(cluster, "bench")
         result = run_load(stub, epoch, 128, seconds, "trunc")
         cluster.wait_converged(60)
         counts = {n: s.acked_entries_truncated for n, s in cluster.statuses().items()}

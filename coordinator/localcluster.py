@@ -22,10 +22,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
+from coordinator.client import CoordinatorClient, RetryPolicy
 from coordinator.v1 import admin_pb2, admin_pb2_grpc
 
 T = TypeVar("T")
@@ -298,6 +299,14 @@ class LocalCluster:
 
     def addresses(self) -> list[str]:
         return [n.grpc_address for n in self.nodes.values()]
+
+    def call(self, service: str, method: str, request: Any, budget_s: float = 30.0) -> Any:
+        """One call through the client library, as an engine or the CLI makes it: to whichever
+        running node leads, retried across elections with the same request within `budget_s`."""
+        running = [n.grpc_address for n in self.nodes.values() if n.running()]
+        policy = RetryPolicy(budget_ms=int(budget_s * 1000), call_timeout_ms=min(10_000, int(budget_s * 1000)))
+        with CoordinatorClient(running, retry=policy) as client:
+            return client.call(service, method, request)
 
     def status(self, node_id: str, timeout_s: float = 1.0) -> admin_pb2.StatusResponse:
         stub = admin_pb2_grpc.AdminStub(self.channel(node_id))  # type: ignore[no-untyped-call]
