@@ -237,11 +237,24 @@ def run_one(scenario: str, seed: int, duration_s: float, out: Path | None, log: 
     base = Path(tempfile.mkdtemp(prefix=f"chaos-{scenario}-{seed}-", dir=out))
     log(f"SEED={seed}")
     log(f"  scenario {scenario}, {duration_s:.0f} s, files in {base}")
-    report = Run(scenario, seed, duration_s, base, log).execute()
+    try:
+        report = Run(scenario, seed, duration_s, base, log).execute()
+    except BaseException:
+        log_tails(base, log)
+        raise
     log(report.summary())
+    if not report.passed:
+        log_tails(base, log)
     if report.passed and not keep:
         shutil.rmtree(base / "cluster", ignore_errors=True)  # keep histories and the report, drop the data
     return report
+
+
+def log_tails(base: Path, log: Callable[[str], None], lines: int = 40) -> None:
+    """The end of every node's and engine's log, so a failure far away (CI) can be read."""
+    for path in sorted(base.glob("cluster/*/node.log")) + sorted(base.glob("eng-*.log")):
+        tail = path.read_text(errors="replace").splitlines()[-lines:]
+        log(f"---- last {len(tail)} lines of {path.relative_to(base)}\n" + "\n".join(tail))
 
 
 SCENARIOS = sorted(FAULTS)
