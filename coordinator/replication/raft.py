@@ -13,7 +13,9 @@ subclass keeps its algorithm and fixes what we rely on, each fix in one named pl
 - Apply is total: one entry type (0x10 + a versioned protobuf) goes to `ReplicatedState.apply`,
   which turns anything unreadable into a refusal; a core bug stops the node (fatal.py).
 - A cut-off leader steps down within about one election timeout: `leaderFallbackTimeout` is
-  the minimum election timeout, not pysyncobj's 30 s.
+  the minimum election timeout, not pysyncobj's 30 s. Silence is judged over time the leader
+  was listening: a stall of its own tick thread is not counted against the followers
+  (`_discount_own_stall`).
 - Membership changes one at a time: `_SyncObj__changeCluster` refuses a change while the last
   one is not applied (pysyncobj's own guard is dead code).
 - No timer in the commit path: queued commands wake the tick loop and go out in one
@@ -225,6 +227,8 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
         self._message_s = 0.0
         self._last_snapshot_s = 0.0
         self._poll_started = 0.0
+        self._poll_ended = 0.0
+        self.own_stalls_discounted = 0
         self._leader_contact = 0.0       # when an AppendEntries from a current leader last arrived
         self._prevote_round = 0
         self._prevote_votes = 0
@@ -486,6 +490,7 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
             while not self._tick_tasks.empty():
                 self._tick_tasks.get_nowait()()
             self._pre_vote()
+            self._discount_own_stall()
             super()._onTick(timeToWait)
         finally:
             self.flush_acks()
@@ -494,6 +499,25 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
             log.warning("slow Raft tick: %.0f ms of work (messages %.0f ms, snapshot %.0f ms); peers may start an "
                         "election", busy * 1000, self._message_s * 1000, self._last_snapshot_s * 1000)
 
+    def _discount_own_stall(self) -> None:
+        """Check-quorum must judge the followers' silence over time this leader was listening.
+        When the tick thread itself stalled (a slow fsync, CPU or GIL starvation), the replies
+        that arrived meanwhile are still unread, and pysyncobj, which checks before it reads,
+        would step down from a healthy cluster and force an election. The stall is credited to
+        every follower; a leader that is really cut off still steps down one listening window
+        later."""
+        if not self._poll_ended or not self._isLeader():
+            return
+        now = monotonic()
+        stalled = now - self._poll_ended
+        if stalled < self.settings.election_min_s / 4:
+            return
+        last_response = self._SyncObj__lastResponseTime
+        for node in last_response:
+            last_response[node] = min(now, last_response[node] + stalled)
+        self.own_stalls_discounted += 1
+        log.info("Raft tick thread stalled for %.0f ms; not counted as followers' silence", stalled * 1000)
+
     def _install_poll_timer(self) -> None:
         """Records when each tick starts waiting in poll, so slow-tick warnings count work only."""
         real_poll = self._poller.poll
@@ -501,6 +525,7 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
         def timed_poll(timeout: float) -> None:
             self._poll_started = time.monotonic()
             real_poll(timeout)
+            self._poll_ended = monotonic()  # pysyncobj's clock, as in __lastResponseTime
 
         self._poller.poll = timed_poll
 

@@ -242,3 +242,25 @@ def test_a_node_cut_off_and_healed_does_not_depose_the_healthy_leader(cluster: I
     time.sleep(3 * leader.settings.election_max_s)
     assert leader.is_leader() and leader.raftCurrentTerm == term
     assert leader.propose(Barrier(), 5) == Ack()
+
+
+def test_a_leader_whose_own_tick_thread_stalls_does_not_step_down_from_a_healthy_cluster(
+        cluster: InProcessCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow fsync or CPU starvation on the leader's tick thread, longer than check-quorum's
+    window: the followers' replies sit unread, and pysyncobj (which checks before it reads)
+    would step down and force an election. The followers' election timers are pushed out so
+    that only the leader's own check is under test (pre-vote has its own test above)."""
+    leader = cluster.leader()
+    leader.propose(Barrier(), 5)
+    term = leader.raftCurrentTerm
+    for follower in (n for n in cluster.nodes if n is not leader):
+        monkeypatch.setattr(follower, "_SyncObj__generateRaftTimeout", lambda: 30.0)
+    time.sleep(5 * leader.settings.heartbeat_s)  # heartbeats reset the followers' deadlines to 30 s
+    stall_s = 1.5 * leader.settings.election_min_s
+    stalled = threading.Event()
+    leader.run_on_tick(lambda: (time.sleep(stall_s), stalled.set()))
+    assert stalled.wait(5)
+    time.sleep(leader.settings.election_max_s)
+    assert leader.own_stalls_discounted >= 1
+    assert leader.is_leader() and leader.raftCurrentTerm == term
+    assert leader.propose(Barrier(), 5) == Ack()
