@@ -149,6 +149,7 @@ class AsyncEngineSession:
         self._rejoin = rejoin_after_demotion
         self._on_handoff: Callback = on_handoff or (lambda to: self.resign(successor_engine_id=to))
         self._wake = asyncio.Event()
+        self._lease_granted = asyncio.Event()
         self._closed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._callbacks: asyncio.Queue[tuple[Callback, Any]] = asyncio.Queue()
@@ -157,8 +158,8 @@ class AsyncEngineSession:
     async def start(self) -> AsyncEngineSession:
         """Starts campaigning. Callbacks run on their own task, one at a time, in order, so a
         slow on_elected never delays a keep-alive."""
-        self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._observe()),
-                       asyncio.create_task(self._deliver())]
+        self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._watch_lease()),
+                       asyncio.create_task(self._observe()), asyncio.create_task(self._deliver())]
         return self
 
     async def close(self, *, resign: bool = True) -> None:
@@ -227,7 +228,7 @@ class AsyncEngineSession:
         epoch, valid_until = self.core.active_epoch(now), self.core.valid_until_ns
         if epoch is None:
             if self.core.state is policy.SessionState.ACTIVE:
-                await self._demote("lease expired: no keep-alive was acknowledged in time")
+                await self._demote(policy.LEASE_EXPIRED)
             raise NotActive(f"engine {self.engine_id} does not hold the execution role; {method} was not sent")
         try:
             return await self.client.call("Engine", method, build(epoch), give_up_ns=valid_until)
@@ -303,6 +304,7 @@ class AsyncEngineSession:
                 await self.client.call("Engine", "Resign", engine_pb2.ResignRequest(engine_id=self.engine_id,
                                                                                     epoch=epoch))
             return
+        self._lease_granted.set()
         log.info("engine %s elected with epoch %d (%d open orders)", self.engine_id, epoch, len(orders))
         if self._on_elected is not None:
             self._callbacks.put_nowait((self._on_elected,
@@ -332,6 +334,18 @@ class AsyncEngineSession:
             log.warning("engine %s demoted: %s", self.engine_id, reason)
             if self._on_demoted is not None:
                 self._callbacks.put_nowait((self._on_demoted, reason))
+
+    async def _watch_lease(self) -> None:
+        """Demotes at the local lease end even while `_run` awaits a slow keep-alive."""
+        while not self._closed.is_set():
+            self._lease_granted.clear()
+            action = self.core.lease_watch(time.monotonic_ns())
+            if isinstance(action, policy.Demote):
+                await self._demote(action.reason)
+                continue
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._lease_granted.wait(),
+                                       max(0.0, (action.until_ns - time.monotonic_ns()) / 1e9))
 
     async def _observe(self) -> None:
         async for event in self.client.observe(self._closed):

@@ -26,6 +26,7 @@ MS = 1_000_000
 REFUSAL_CODES = frozenset({"FAILED_PRECONDITION", "NOT_FOUND", "INVALID_ARGUMENT", "ALREADY_EXISTS",
                            "PERMISSION_DENIED", "UNAUTHENTICATED", "UNIMPLEMENTED", "OUT_OF_RANGE"})
 NOT_APPLIED_REASONS = frozenset({"NO_QUORUM", "OVERLOADED"})
+LEASE_EXPIRED = "lease expired: no keep-alive was acknowledged in time"
 
 
 class Verdict(enum.Enum):
@@ -132,8 +133,8 @@ class SessionCore:
 
     def next_action(self, now_ns: int) -> Action:
         if self.state is SessionState.ACTIVE:
-            if now_ns >= self.valid_until_ns:
-                return Demote("lease expired: no keep-alive was acknowledged in time")
+            if isinstance(lease := self.lease_watch(now_ns), Demote):
+                return lease
             if now_ns >= self.next_keepalive_ns:
                 return KeepAlive(self.epoch, self.valid_until_ns)
             return Wait(min(self.next_keepalive_ns, self.valid_until_ns))
@@ -142,6 +143,16 @@ class SessionCore:
                 return Campaign(now_ns)
             return Wait(self.next_campaign_ns)
         return Wait(now_ns + 1000 * MS)
+
+    def lease_watch(self, now_ns: int) -> Demote | Wait:
+        """For the lease watchdog, which runs beside the session loop so that a keep-alive
+        stuck in the network cannot delay a demotion: Demote once the local lease has ended,
+        otherwise when to look again."""
+        if self.state is not SessionState.ACTIVE:
+            return Wait(now_ns + 1000 * MS)
+        if now_ns >= self.valid_until_ns:
+            return Demote(LEASE_EXPIRED)
+        return Wait(self.valid_until_ns)
 
     def lease_end_ns(self, sent_ns: int) -> int:
         """The local end of a lease acknowledged for a request sent at `sent_ns`."""
@@ -157,11 +168,12 @@ class SessionCore:
 
     def on_granted(self, epoch: int, ttl_ms: int, sent_ns: int, now_ns: int) -> bool:
         """A campaign sent at `sent_ns` was granted. Returns False if the grant arrived too late
-        to act on (its local lease already ended), in which case the session stays standby."""
+        to act on (its local lease already ended), in which case the session stays standby and
+        campaigns again only after a back-off (its link is slow; a standby may do better)."""
         self.ttl_ms = ttl_ms
         valid_until = self.lease_end_ns(sent_ns)
-        if now_ns >= valid_until:
-            self.next_campaign_ns = now_ns
+        if now_ns >= valid_until:  # the adapter resigns it; back off so a faster engine can win
+            self.next_campaign_ns = now_ns + self.campaign_retry_ms * MS
             return False
         self.state, self.epoch, self.valid_until_ns = SessionState.ACTIVE, epoch, valid_until
         self.last_epoch_held = epoch

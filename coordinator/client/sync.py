@@ -198,9 +198,11 @@ class EngineSession:
         self._on_handoff = on_handoff or (lambda to: self.resign(successor_engine_id=to))
         self._lock = threading.RLock()
         self._wake = threading.Event()
+        self._lease_granted = threading.Event()
         self._closed = threading.Event()
         self._callbacks: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._threads = [threading.Thread(target=self._run, name=f"session-{engine_id}", daemon=True),
+                         threading.Thread(target=self._watch_lease, name=f"lease-{engine_id}", daemon=True),
                          threading.Thread(target=self._observe, name=f"observe-{engine_id}", daemon=True),
                          threading.Thread(target=self._deliver, name=f"callbacks-{engine_id}", daemon=True)]
         self.handoff_to = ""
@@ -219,6 +221,7 @@ class EngineSession:
                 self.resign()
         self._closed.set()
         self._wake.set()
+        self._lease_granted.set()
         self._callbacks.put(None)
         for thread in self._threads:
             thread.join(timeout=5)
@@ -302,7 +305,7 @@ class EngineSession:
             epoch = self.core.active_epoch(now)
             valid_until = self.core.valid_until_ns
             if epoch is None and self.core.state is policy.SessionState.ACTIVE:
-                self._demote("lease expired: no keep-alive was acknowledged in time")
+                self._demote(policy.LEASE_EXPIRED)
         if epoch is None:
             raise NotActive(f"engine {self.engine_id} does not hold the execution role; {method} was not sent")
         try:
@@ -382,6 +385,7 @@ class EngineSession:
             with contextlib.suppress(Exception):
                 self.client.call("Engine", "Resign", engine_pb2.ResignRequest(engine_id=self.engine_id, epoch=epoch))
             return
+        self._lease_granted.set()
         grant = wire.Grant(self.engine_id, epoch, ttl_ms, orders, positions, resumed)
         log.info("engine %s elected with epoch %d (%d open orders)", self.engine_id, epoch, len(orders))
         if self._on_elected is not None:
@@ -419,6 +423,18 @@ class EngineSession:
             if self._on_demoted is not None:
                 callback = self._on_demoted
                 self._callbacks.put(lambda: callback(reason))
+
+    def _watch_lease(self) -> None:
+        """Demotes at the local lease end even while the session thread is blocked in a call
+        (a keep-alive held up by the network or an interceptor), so on_demoted is never late."""
+        while not self._closed.is_set():
+            self._lease_granted.clear()
+            with self._lock:
+                action = self.core.lease_watch(time.monotonic_ns())
+                if isinstance(action, policy.Demote):
+                    self._demote(action.reason)
+                    continue
+            self._lease_granted.wait(max(0.0, (action.until_ns - time.monotonic_ns()) / 1e9))
 
     def _observe(self) -> None:
         for event in self.client.observe(stop=self._closed):

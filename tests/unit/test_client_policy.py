@@ -7,6 +7,7 @@ import pytest
 
 from coordinator.client import errors
 from coordinator.client.policy import (
+    LEASE_EXPIRED,
     MS,
     Attempts,
     Campaign,
@@ -96,7 +97,7 @@ def test_without_acknowledged_keep_alives_the_session_demotes_itself_at_the_loca
     core.on_keepalive_failed(100 * MS)
     core.on_keepalive_failed(300 * MS)
     assert isinstance(core.next_action(399 * MS), KeepAlive | Wait)
-    assert core.next_action(400 * MS) == Demote("lease expired: no keep-alive was acknowledged in time")
+    assert core.next_action(400 * MS) == Demote(LEASE_EXPIRED)
     assert core.demote("lease expired", 400 * MS) is True
     assert core.state is SessionState.STANDBY and core.active_epoch(401 * MS) is None
 
@@ -105,6 +106,7 @@ def test_a_grant_that_arrives_after_its_local_lease_is_not_acted_on() -> None:
     core = SessionCore.for_ttl("e1", 500)
     assert not core.on_granted(epoch=3, ttl_ms=500, sent_ns=0, now_ns=450 * MS)
     assert core.state is SessionState.STANDBY
+    assert core.next_action(450 * MS) == Wait(575 * MS)  # backs off: a standby may do better
 
 
 def test_demotion_fires_once_and_a_resigned_session_stays_passive() -> None:
@@ -134,3 +136,13 @@ def test_a_refusal_of_a_call_from_an_earlier_epoch_does_not_demote_a_newer_grant
     assert core.on_granted(epoch=8, ttl_ms=500, sent_ns=10 * MS, now_ns=11 * MS)
     assert core.demote("STALE_EPOCH", 12 * MS, epoch=7) is False
     assert core.active_epoch(13 * MS) == 8
+
+
+def test_the_lease_watch_demotes_exactly_at_the_local_lease_end_and_only_when_active() -> None:
+    core = active()
+    assert core.lease_watch(399 * MS) == Wait(400 * MS)
+    assert core.lease_watch(400 * MS) == Demote(LEASE_EXPIRED)
+    core.on_keepalive_ok(7, sent_ns=100 * MS)
+    assert core.lease_watch(400 * MS) == Wait(500 * MS)
+    core.demote("resigned", 450 * MS)
+    assert core.lease_watch(600 * MS) == Wait(1600 * MS)
