@@ -235,12 +235,17 @@ def test_a_node_cut_off_and_healed_does_not_depose_the_healthy_leader(cluster: I
         return bool(original_send(transport, node, message))
 
     monkeypatch.setattr(CoordinatorTransport, "send", lossy_send)
+    def views() -> str:
+        return "; ".join(f"{n.identity.node_id}: {n.status().role} term {n.raftCurrentTerm}, elections "
+                         f"{n.elections_started}, pre-votes {n.prevotes_started}, stalls discounted "
+                         f"{n.own_stalls_discounted}" for n in cluster.nodes)
+
     cut.set()
     time.sleep(3 * leader.settings.election_max_s)
-    assert isolated.raftCurrentTerm == term and isolated.prevotes_started > 0
+    assert isolated.raftCurrentTerm == term and isolated.prevotes_started > 0, views()
     cut.clear()
     time.sleep(3 * leader.settings.election_max_s)
-    assert leader.is_leader() and leader.raftCurrentTerm == term
+    assert leader.is_leader() and leader.raftCurrentTerm == term, views()
     assert leader.propose(Barrier(), 5) == Ack()
 
 
