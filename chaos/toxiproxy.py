@@ -39,7 +39,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -54,6 +53,8 @@ from typing import Any, Literal
 import requests
 from toxiproxy.api import APIConsumer, validate_response
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
+
+from coordinator.ports import free_ports
 
 LOCALHOST = "127.0.0.1"
 INSTALL_HINT = "run scripts/install-toxiproxy to build it into .tools/bin (or set $TOXIPROXY_SERVER)"
@@ -302,11 +303,8 @@ def find_server_binary() -> Path:
 
 
 def free_port() -> int:
-    """A port the kernel says is free on 127.0.0.1 right now (bound to port 0, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOCALHOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A port nothing holds on 127.0.0.1 right now, outside the kernel's ephemeral range."""
+    return free_ports(1, LOCALHOST)[0]
 
 
 class ToxiproxyServer:

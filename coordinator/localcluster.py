@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,24 +26,10 @@ from typing import Any, TypeVar
 import grpc
 
 from coordinator.client import CoordinatorClient, RetryPolicy
+from coordinator.ports import free_ports
 from coordinator.v1 import admin_pb2, admin_pb2_grpc
 
 T = TypeVar("T")
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports the kernel says are free right now (bound to port 0, then released)."""
-    sockets, ports = [], []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in sockets:
-            s.close()
-    return ports
 
 
 def wait_until(predicate: Callable[[], T | None], timeout_s: float, what: str, interval_s: float = 0.05) -> T:
