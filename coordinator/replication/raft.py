@@ -12,10 +12,10 @@ subclass keeps its algorithm and fixes what we rely on, each fix in one named pl
   `_SyncObj__onMessageReceived`; `acked_entries_truncated` counts any that still are.
 - Apply is total: one entry type (0x10 + a versioned protobuf) goes to `ReplicatedState.apply`,
   which turns anything unreadable into a refusal; a core bug stops the node (fatal.py).
-- A cut-off leader steps down within about one election timeout: `leaderFallbackTimeout` is
-  the minimum election timeout, not pysyncobj's 30 s. Silence is judged over time the leader
-  was listening: a stall of its own tick thread is not counted against the followers
-  (`_discount_own_stall`).
+- Check-quorum (`_check_quorum`): a leader that has not heard from a majority over one minimum
+  election timeout steps down, instead of pysyncobj's 30 s (`leaderFallbackTimeout`, disabled).
+  The window is counted in time the leader was listening: a stall of its own tick thread (a
+  slow fsync or apply, CPU or GIL starvation) is not counted as its followers' silence.
 - Membership changes one at a time: `_SyncObj__changeCluster` refuses a change while the last
   one is not applied (pysyncobj's own guard is dead code).
 - No timer in the commit path: queued commands wake the tick loop and go out in one
@@ -65,6 +65,8 @@ from coordinator.replication.transport import CoordinatorTransport
 log = logging.getLogger(__name__)
 ENTRY_PREFIX = bytes([ENTRY_TYPE])
 _RAFT_STATE_NAMES = {0: "FOLLOWER", 1: "CANDIDATE", 2: "LEADER"}
+_FOLLOWER = 0
+_PYSYNCOBJ_FALLBACK_DISABLED_S = 10 * 365 * 24 * 3600.0
 
 # --------------------------------------------------------------------------- errors
 
@@ -227,7 +229,9 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
         self._message_s = 0.0
         self._last_snapshot_s = 0.0
         self._poll_started = 0.0
-        self._poll_ended = 0.0
+        self._quorum_window_start: float | None = None  # when this leader's current window began
+        self._quorum_listened_s = 0.0                    # listening time in that window so far
+        self._quorum_last_tick = 0.0
         self.own_stalls_discounted = 0
         self._leader_contact = 0.0       # when an AppendEntries from a current leader last arrived
         self._prevote_round = 0
@@ -247,7 +251,7 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
             appendEntriesPeriod=settings.heartbeat_s,
             raftMinTimeout=settings.election_min_s,
             raftMaxTimeout=settings.election_max_s,
-            leaderFallbackTimeout=settings.election_min_s,
+            leaderFallbackTimeout=_PYSYNCOBJ_FALLBACK_DISABLED_S,  # replaced by _check_quorum
             connectionTimeout=settings.connection_timeout_s,
             connectionRetryTime=settings.connection_retry_s,
             commandsWaitLeader=False,
@@ -490,7 +494,7 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
             while not self._tick_tasks.empty():
                 self._tick_tasks.get_nowait()()
             self._pre_vote()
-            self._discount_own_stall()
+            self._check_quorum()
             super()._onTick(timeToWait)
         finally:
             self.flush_acks()
@@ -499,24 +503,35 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
             log.warning("slow Raft tick: %.0f ms of work (messages %.0f ms, snapshot %.0f ms); peers may start an "
                         "election", busy * 1000, self._message_s * 1000, self._last_snapshot_s * 1000)
 
-    def _discount_own_stall(self) -> None:
-        """Check-quorum must judge the followers' silence over time this leader was listening.
-        When the tick thread itself stalled (a slow fsync, CPU or GIL starvation), the replies
-        that arrived meanwhile are still unread, and pysyncobj, which checks before it reads,
-        would step down from a healthy cluster and force an election. The stall is credited to
-        every follower; a leader that is really cut off still steps down one listening window
-        later."""
-        if not self._poll_ended or not self._isLeader():
-            return
+    def _check_quorum(self) -> None:
+        """Steps down when no majority answered during one window of `election_min_s` of
+        listening (Raft thesis 6.2, as etcd's CheckQuorum). A gap between two ticks longer than
+        half that is this node's own stall: its followers' replies are waiting unread, so the
+        gap does not count, and the replies heard before it still do."""
         now = monotonic()
-        stalled = now - self._poll_ended
-        if stalled < self.settings.election_min_s / 4:
+        since_last_tick, self._quorum_last_tick = now - self._quorum_last_tick, now
+        if not self._isLeader():
+            self._quorum_window_start = None
             return
+        if self._quorum_window_start is None:  # a new leadership: pysyncobj stamped every follower
+            self._quorum_window_start, self._quorum_listened_s = now, 0.0
+            return
+        if since_last_tick > self.settings.election_min_s / 2:
+            self.own_stalls_discounted += 1
+            log.info("Raft tick thread stalled for %.0f ms; not counted as followers' silence", since_last_tick * 1000)
+            return
+        self._quorum_listened_s += since_last_tick
+        if self._quorum_listened_s < self.settings.election_min_s:
+            return
+        window_start = self._quorum_window_start
+        self._quorum_window_start, self._quorum_listened_s = now, 0.0
         last_response = self._SyncObj__lastResponseTime
-        for node in last_response:
-            last_response[node] = min(now, last_response[node] + stalled)
-        self.own_stalls_discounted += 1
-        log.info("Raft tick thread stalled for %.0f ms; not counted as followers' silence", stalled * 1000)
+        heard = sum(1 for node in self.otherNodes if last_response.get(node, 0.0) > window_start)
+        if heard + 1 <= (len(self.otherNodes) + 1) / 2:
+            log.warning("no answer from a majority over %.0f ms of listening (%d of %d peers); stepping down",
+                        self.settings.election_min_s * 1000, heard, len(self.otherNodes))
+            self._SyncObj__setState(_FOLLOWER)
+            self._SyncObj__raftLeader = None
 
     def _install_poll_timer(self) -> None:
         """Records when each tick starts waiting in poll, so slow-tick warnings count work only."""
@@ -525,7 +540,6 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
         def timed_poll(timeout: float) -> None:
             self._poll_started = time.monotonic()
             real_poll(timeout)
-            self._poll_ended = monotonic()  # pysyncobj's clock, as in __lastResponseTime
 
         self._poller.poll = timed_poll
 

@@ -251,10 +251,11 @@ def test_a_node_cut_off_and_healed_does_not_depose_the_healthy_leader(cluster: I
 
 def test_a_leader_whose_own_tick_thread_stalls_does_not_step_down_from_a_healthy_cluster(
         cluster: InProcessCluster, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A slow fsync or CPU starvation on the leader's tick thread, longer than check-quorum's
-    window: the followers' replies sit unread, and pysyncobj (which checks before it reads)
-    would step down and force an election. The followers' election timers are pushed out so
-    that only the leader's own check is under test (pre-vote has its own test above)."""
+    """A slow fsync or CPU starvation on the leader's tick thread, longer than the check-quorum
+    window: the followers' replies sit unread, and pysyncobj's check (wall clock since the last
+    reply it processed) steps down from a healthy cluster and forces an election. The
+    followers' election timers are pushed out so that only the leader's own check is under
+    test (pre-vote has its own test above)."""
     leader = cluster.leader()
     leader.propose(Barrier(), 5)
     term = leader.raftCurrentTerm
@@ -269,3 +270,25 @@ def test_a_leader_whose_own_tick_thread_stalls_does_not_step_down_from_a_healthy
     assert leader.own_stalls_discounted >= 1
     assert leader.is_leader() and leader.raftCurrentTerm == term
     assert leader.propose(Barrier(), 5) == Ack()
+
+
+def test_a_leader_that_hears_from_no_majority_steps_down(cluster: InProcessCluster,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Check-quorum itself: both followers go silent (their replies are dropped)."""
+    from coordinator.replication.transport import CoordinatorTransport
+
+    leader = cluster.leader()
+    leader.propose(Barrier(), 5)
+    original_send = CoordinatorTransport.send
+
+    def followers_mute(transport: CoordinatorTransport, node: Any, message: Any) -> bool:
+        if transport._syncObj is not leader:
+            return True
+        return bool(original_send(transport, node, message))
+
+    monkeypatch.setattr(CoordinatorTransport, "send", followers_mute)
+    for follower in (n for n in cluster.nodes if n is not leader):
+        monkeypatch.setattr(follower, "_SyncObj__generateRaftTimeout", lambda: 30.0)
+    muted_at = time.monotonic()
+    wait_until(lambda: not leader.is_leader(), 5, "the leader to step down")
+    print(f"stepped down {1000 * (time.monotonic() - muted_at):.0f} ms after its followers went silent")
