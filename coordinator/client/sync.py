@@ -426,7 +426,8 @@ class EngineSession:
 
     def _watch_lease(self) -> None:
         """Demotes at the local lease end even while the session thread is blocked in a call
-        (a keep-alive held up by the network or an interceptor), so on_demoted is never late."""
+        (a keep-alive held up by the network or an interceptor). on_demoted is then queued at
+        once; it runs as soon as any callback still running returns (keep callbacks short)."""
         while not self._closed.is_set():
             self._lease_granted.clear()
             with self._lock:
