@@ -250,7 +250,6 @@ def membership(world: World, rng: random.Random) -> Iterator[None]:
             shutil.rmtree(node.directory, ignore_errors=True)
 
 
-
 @dataclass(frozen=True)
 class Step:
     fault: str

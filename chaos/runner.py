@@ -245,7 +245,7 @@ def run_one(scenario: str, seed: int, duration_s: float, out: Path | None, log: 
     log(report.summary())
     if not report.passed:
         log_tails(base, log)
-    if report.passed and not keep:
+    elif not keep:
         shutil.rmtree(base / "cluster", ignore_errors=True)  # keep histories and the report, drop the data
     return report
 

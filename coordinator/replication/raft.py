@@ -64,8 +64,8 @@ from coordinator.replication.transport import CoordinatorTransport
 
 log = logging.getLogger(__name__)
 ENTRY_PREFIX = bytes([ENTRY_TYPE])
-_RAFT_STATE_NAMES = {0: "FOLLOWER", 1: "CANDIDATE", 2: "LEADER"}
-_FOLLOWER = 0
+_RAFT_STATE = pysyncobj.syncobj._RAFT_STATE
+_RAFT_STATE_NAMES = {_RAFT_STATE.FOLLOWER: "FOLLOWER", _RAFT_STATE.CANDIDATE: "CANDIDATE", _RAFT_STATE.LEADER: "LEADER"}
 _PYSYNCOBJ_FALLBACK_DISABLED_S = 10 * 365 * 24 * 3600.0
 
 # --------------------------------------------------------------------------- errors
@@ -415,7 +415,7 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
         """Runs before pysyncobj's election check: an election starts only after a pre-vote
         round won a majority (pysyncobj starts it once the deadline is in the past)."""
         state = self._SyncObj__raftState
-        if self.learner or state == 2 or not self.otherNodes or self._SyncObj__transferInProgress:
+        if self.learner or state == _RAFT_STATE.LEADER or not self.otherNodes or self._SyncObj__transferInProgress:
             return
         now = monotonic()
         if self._SyncObj__raftElectionDeadline > now or not self._SyncObj__connectedToAnyone():
@@ -446,7 +446,7 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
         if message["round"] != self._prevote_round or not message["granted"] or self.is_leader():
             return
         self._prevote_votes += 1
-        if self._prevote_votes > (len(self.otherNodes) + 1) / 2:
+        if self._is_majority(self._prevote_votes):
             self._prevote_won_term = self.raftCurrentTerm
             self._SyncObj__raftElectionDeadline = 0  # pysyncobj stands on its next tick
 
@@ -455,7 +455,7 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
         at the instant the links come up (split votes); start a fresh random timeout instead."""
         super()._SyncObj__onNodeConnected(node)
         now = monotonic()
-        if self._SyncObj__raftState != 2 and self._SyncObj__raftElectionDeadline < now:
+        if self._SyncObj__raftState != _RAFT_STATE.LEADER and self._SyncObj__raftElectionDeadline < now:
             self._SyncObj__raftElectionDeadline = now + self._SyncObj__generateRaftTimeout()
 
     # -------------------------------------------------------------- status
@@ -527,11 +527,15 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
         self._quorum_window_start, self._quorum_listened_s = now, 0.0
         last_response = self._SyncObj__lastResponseTime
         heard = sum(1 for node in self.otherNodes if last_response.get(node, 0.0) > window_start)
-        if heard + 1 <= (len(self.otherNodes) + 1) / 2:
+        if not self._is_majority(heard + 1):
             log.warning("no answer from a majority over %.0f ms of listening (%d of %d peers); stepping down",
                         self.settings.election_min_s * 1000, heard, len(self.otherNodes))
-            self._SyncObj__setState(_FOLLOWER)
+            self._SyncObj__setState(_RAFT_STATE.FOLLOWER)
             self._SyncObj__raftLeader = None
+
+    def _is_majority(self, count: int) -> bool:
+        """`count` nodes, this one included, are a majority of the voters."""
+        return count > (len(self.otherNodes) + 1) / 2
 
     def _install_poll_timer(self) -> None:
         """Records when each tick starts waiting in poll, so slow-tick warnings count work only."""
@@ -628,11 +632,11 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
 
     def _on_state_changed(self, old: int, new: int) -> None:
         role = _RAFT_STATE_NAMES.get(new, "FOLLOWER")
-        if new == 1:
+        if new == _RAFT_STATE.CANDIDATE:
             self.elections_started += 1
-        if new == 2 or old == 2:
+        if _RAFT_STATE.LEADER in (new, old):
             self.leader_changes += 1
-        if new != 2:
+        if new != _RAFT_STATE.LEADER:
             self.replicated.lose_leadership()
         log.info("raft role %s -> %s (term %d)", _RAFT_STATE_NAMES.get(old), role, self.raftCurrentTerm)
         if self.on_role_change is not None:

@@ -249,6 +249,14 @@ def test_a_node_cut_off_and_healed_does_not_depose_the_healthy_leader(cluster: I
     assert leader.propose(Barrier(), 5) == Ack()
 
 
+def hold_off_followers_elections(cluster: InProcessCluster, leader: CoordinatorRaft,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every election timeout the followers draw from now on is 30 s, so only the leader's own
+    checks are under test."""
+    for follower in (n for n in cluster.nodes if n is not leader):
+        monkeypatch.setattr(follower, "_SyncObj__generateRaftTimeout", lambda: 30.0)
+
+
 def test_a_leader_whose_own_tick_thread_stalls_does_not_step_down_from_a_healthy_cluster(
         cluster: InProcessCluster, monkeypatch: pytest.MonkeyPatch) -> None:
     """A slow fsync or CPU starvation on the leader's tick thread, longer than the check-quorum
@@ -259,8 +267,7 @@ def test_a_leader_whose_own_tick_thread_stalls_does_not_step_down_from_a_healthy
     leader = cluster.leader()
     leader.propose(Barrier(), 5)
     term = leader.raftCurrentTerm
-    for follower in (n for n in cluster.nodes if n is not leader):
-        monkeypatch.setattr(follower, "_SyncObj__generateRaftTimeout", lambda: 30.0)
+    hold_off_followers_elections(cluster, leader, monkeypatch)
     time.sleep(5 * leader.settings.heartbeat_s)  # heartbeats reset the followers' deadlines to 30 s
     stall_s = 1.5 * leader.settings.election_min_s
     stalled = threading.Event()
@@ -287,8 +294,7 @@ def test_a_leader_that_hears_from_no_majority_steps_down(cluster: InProcessClust
         return bool(original_send(transport, node, message))
 
     monkeypatch.setattr(CoordinatorTransport, "send", followers_mute)
-    for follower in (n for n in cluster.nodes if n is not leader):
-        monkeypatch.setattr(follower, "_SyncObj__generateRaftTimeout", lambda: 30.0)
+    hold_off_followers_elections(cluster, leader, monkeypatch)
     muted_at = time.monotonic()
     wait_until(lambda: not leader.is_leader(), 5, "the leader to step down")
     print(f"stepped down {1000 * (time.monotonic() - muted_at):.0f} ms after its followers went silent")
