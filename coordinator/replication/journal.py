@@ -37,6 +37,7 @@ from pysyncobj.journal import Journal
 from rocksdict import Options, Rdict, WriteBatch, WriteOptions
 
 from coordinator.replication.fatal import stop_node
+from coordinator.replication.instruments import Failpoints
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class RocksJournal(Journal):  # type: ignore[misc]
         self._on_sync = on_sync
         self._sync_lock = threading.Lock()
         self._dirty = False
+        self.failpoints: Failpoints | None = None  # chaos only: a slow disk (instruments.py)
         self._db = _open(db_path)
         self._synced = WriteOptions()
         self._synced.sync = True
@@ -217,14 +219,19 @@ class RocksJournal(Journal):  # type: ignore[misc]
     # ------------------------------------------------------------- our own API
 
     def sync(self) -> None:
-        """Makes every write so far durable (one WAL fsync), if there is anything to sync."""
-        if not self._dirty:
-            return
+        """Makes every write so far durable (one WAL fsync), if there is anything to sync.
+
+        When it returns, everything written before the call is durable, even if another
+        thread's sync was in flight: that caller waits for it under the lock instead of taking
+        the cleared flag for a finished fsync. `_dirty` is cleared before the flush so that a
+        write racing the flush marks the log dirty again."""
         with self._sync_lock:
             if not self._dirty:
                 return
             self._dirty = False
             started = time.perf_counter()
+            if self.failpoints is not None and self.failpoints.fsync_delay_s:
+                time.sleep(self.failpoints.fsync_delay_s)
             try:
                 self._db.flush_wal(True)
             except Exception as exc:  # a failed fsync leaves nothing we could safely acknowledge

@@ -25,6 +25,7 @@ from grpc_reflection.v1alpha import reflection
 
 from coordinator.config import NodeConfig
 from coordinator.metrics import NodeMetrics
+from coordinator.replication.instruments import Failpoints
 from coordinator.replication.journal import DataDirError, RocksJournal
 from coordinator.replication.leases import LeaseKeeper
 from coordinator.replication.raft import CoordinatorRaft, make_node
@@ -119,6 +120,7 @@ class CoordinatorNode:
         self._server: grpc.Server | None = None
         self._health: health.HealthServicer | None = None
         self._pipeline: Pipeline | None = None
+        self._failpoints = Failpoints.from_env(config.node_id)
 
     def start(self) -> None:
         c = self.config
@@ -168,6 +170,7 @@ class CoordinatorNode:
         c = self.config
         journal = RocksJournal(c.data_dir / "raft", c.data_dir / "snapshot.bin",
                                audit_retention=c.audit_retention_entries, on_sync=self.metrics.fsync_seconds.observe)
+        journal.failpoints = self._failpoints
         state = ReplicatedState()
         state.on_applied = self.metrics.on_applied
         raft = CoordinatorRaft(
@@ -233,6 +236,8 @@ class CoordinatorNode:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         while not done.wait(0.2):
+            if self._failpoints is not None:
+                self._failpoints.poll()
             self.maybe_promote()
         self.stop()
 

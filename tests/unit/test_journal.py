@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rocksdict import Options, Rdict
@@ -97,3 +99,47 @@ def test_a_corrupt_rocksdb_is_refused_with_the_path(tmp_path: Path) -> None:
     (tmp_path / "raft" / "CURRENT").write_text("MANIFEST-999999\n")
     with pytest.raises(DataDirError, match="cannot open the Raft log"):
         open_journal(tmp_path)
+
+
+class _SlowWal:
+    """Stands in for the RocksDB handle: `flush_wal` blocks until released, everything else
+    goes to the real database."""
+
+    def __init__(self, db: Rdict) -> None:
+        self._db = db
+        self.flushing = threading.Event()
+        self.release = threading.Event()
+        self.flushes_done = 0
+
+    def flush_wal(self, sync: bool) -> None:
+        self.flushing.set()
+        assert self.release.wait(5), "the test never released the flush"
+        self._db.flush_wal(sync)
+        self.flushes_done += 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+def test_a_sync_racing_one_in_flight_returns_only_after_that_fsync_completed(tmp_path: Path) -> None:
+    """A second caller must not take the cleared dirty flag of an fsync still in flight for
+    durability: it would acknowledge entries that a power cut can still lose."""
+    journal = open_journal(tmp_path)
+    journal.add(b"x", 1, 1)
+    slow = _SlowWal(journal._db)
+    journal._db = slow  # type: ignore[assignment]
+    first = threading.Thread(target=journal.sync)
+    first.start()
+    assert slow.flushing.wait(5)
+    second_done = threading.Event()
+    flushes_seen_by_second: list[int] = []
+    second = threading.Thread(target=lambda: (journal.sync(), flushes_seen_by_second.append(slow.flushes_done),
+                                              second_done.set()))
+    second.start()
+    second_done.wait(0.3)  # the second sync must still be waiting for the first fsync here
+    slow.release.set()
+    first.join(5)
+    second.join(5)
+    assert flushes_seen_by_second == [1]
+    journal._db = slow._db
+    journal.close()
