@@ -8,13 +8,22 @@ longer, whether or not anything conflicts, then re-adds one batch. Entries it ha
 (counted toward a commit by the leader) and sometimes applied disappear for a while; if the
 leader dies in that window, a committed entry can be lost.
 
-Two guards, both pure functions over a read-only view of the log:
+Three guards, pure functions and one small memory, over a read-only view of the log:
 - `plan_append` (follower): rewrite an AppendEntries so that only entries that really conflict
   are deleted (Raft paper, section 5.3, AppendEntries receiver rule 3: "If an existing entry
   conflicts with a new one (same index but different terms), delete the existing entry and
   all that follow it"). Entries that are already present and match are skipped.
 - `guarded_next_index` (leader): a success acknowledgement may raise `nextIndex` but never
   lower it; only a follower's explicit reset (a real mismatch) may.
+- `RepairHint` (follower): a reset never points the leader past an entry this follower already
+  found to conflict with the leader's log in this term. pysyncobj pipelines several
+  AppendEntries per round and each reset overwrites the leader's `nextIndex`: the first message
+  of a round fails on the conflict and resets it down, the later ones (whose `prevLogIdx` lies
+  beyond the follower's log) reset it back up to the follower's `last + 1`, and the next round
+  starts there again. A divergent tail older than one batch (64 KiB) then never heals until a
+  snapshot replaces it. Raft section 5.3: "After a rejection, the leader decrements nextIndex
+  and retries"; a follower that knows its entry at `c` conflicts can only truthfully say
+  "retry at or below c".
 """
 
 from __future__ import annotations
@@ -85,3 +94,32 @@ def guarded_next_index(before: int | None, after: int, *, success: bool, reset: 
     if before is None or reset or not success:
         return after
     return max(before, after)
+
+
+class RepairHint:
+    """A follower's memory, within one leader term, of the lowest index at which its log was
+    found to conflict with the leader's (see the module header). Pure; the tick thread owns it."""
+
+    def __init__(self) -> None:
+        self._term = -1
+        self._conflict: int | None = None
+
+    @property
+    def conflict(self) -> int | None:
+        return self._conflict
+
+    def rejected(self, term: int, prev_index: int, prev_present: bool, hint: int) -> int:
+        """The `next_node_idx` to send with a reset. `prev_present`: this follower has an entry
+        at `prev_index` (so the check failed on its term: that entry conflicts); otherwise the
+        check failed because `prev_index` lies outside its log and `hint` is its `last + 1`."""
+        if term != self._term:
+            self._term, self._conflict = term, None
+        if prev_present:
+            self._conflict = prev_index if self._conflict is None else min(self._conflict, prev_index)
+            return hint
+        return hint if self._conflict is None else min(hint, self._conflict)
+
+    def accepted(self) -> None:
+        """An AppendEntries matched: the log now agrees with the leader's up to what it acked,
+        and pysyncobj dropped the conflicting entries after it."""
+        self._conflict = None

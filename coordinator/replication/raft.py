@@ -57,8 +57,9 @@ from coordinator.core.results import Result
 from coordinator.replication import snapshots
 from coordinator.replication.envelope import ENTRY_TYPE, encode
 from coordinator.replication.fatal import stop_node
+from coordinator.replication.instruments import ApplyTrace
 from coordinator.replication.journal import RocksJournal
-from coordinator.replication.log_matching import guarded_next_index, plan_append
+from coordinator.replication.log_matching import RepairHint, guarded_next_index, plan_append
 from coordinator.replication.state import ReplicatedState
 from coordinator.replication.transport import CoordinatorTransport
 
@@ -201,6 +202,7 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
     _SyncObj__raftState: int
     _SyncObj__transferInProgress: bool
     _SyncObj__transport: CoordinatorTransport
+    _SyncObj__raftCommitIndex: int
     def __init__(self, *, self_node: TCPNode, peers: Sequence[TCPNode], settings: RaftSettings,
                  cluster_secret: str, bind_address: str, journal: RocksJournal, replicated: ReplicatedState,
                  dial_table: Mapping[str, str] | None = None, log_guards: bool = True, learner: bool = False,
@@ -223,6 +225,9 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
         self.acked_entries_truncated = 0
         self.next_index_regressions_prevented = 0
         self.appends_trimmed = 0
+        self.commits_held = 0          # unproven commit advances refused (defect 1)
+        self.resets_lowered = 0        # reset hints kept at a known conflict (defect 2)
+        self._repair = RepairHint()
         self.leader_changes = 0
         self.elections_started = 0
         self.on_role_change: Callable[[str], None] | None = None
@@ -244,6 +249,7 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
         self._learner_floor = learner_floor
         self._on_learner_floor = on_learner_floor
         self._warned_amnesia = False
+        self.trace = ApplyTrace.from_env(self_node.node_id)
         conf = SyncObjConf(
             password=cluster_secret,
             bindAddress=bind_address,
@@ -498,6 +504,8 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
             super()._onTick(timeToWait)
         finally:
             self.flush_acks()
+            if self.trace is not None:
+                self.trace.flush()
         busy = (self._poll_started or time.monotonic()) - started + self._message_s
         if busy > self.settings.election_min_s / 2:
             log.warning("slow Raft tick: %.0f ms of work (messages %.0f ms, snapshot %.0f ms); peers may start an "
@@ -576,8 +584,11 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
         transport.send_pending_acks()
 
     def _SyncObj__doApplyCommand(self, command: bytes) -> Any:
+        index = self.raftLastApplied + 1
+        if self.trace is not None:
+            self.trace.applied(index, self._journal.term_at(index) or 0)
         if command[:1] == ENTRY_PREFIX:
-            return self.replicated.apply(command[1:], self.raftLastApplied + 1)
+            return self.replicated.apply(command[1:], index)
         return super()._SyncObj__doApplyCommand(command)
 
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:
@@ -594,25 +605,61 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
         if kind in ("pre_vote", "pre_vote_response"):
             self._on_pre_vote_message(node, message)
             return
-        if kind == "append_entries" and message["term"] >= self.raftCurrentTerm:
+        current_append = kind == "append_entries" and message["term"] >= self.raftCurrentTerm
+        if current_append:
             self._leader_contact = monotonic()
             if self.learner and self._learner_floor is None:
                 self._learner_floor = int(message["commit_index"])
                 if self._on_learner_floor is not None:
                     self._on_learner_floor(self._learner_floor)
-        if (self._log_guards and kind == "append_entries" and "prevLogIdx" in message
-                and "transmission" not in message and message["term"] >= self.raftCurrentTerm):
-            message = self._trim_append(message)
+        if current_append and "prevLogIdx" in message and "transmission" not in message:
+            self._on_append(node, message)
+            return
         next_index = self._SyncObj__raftNextIndex
         guard = self._log_guards and kind == "next_node_idx" and self._isLeader()
         before = next_index.get(node) if guard else None
+        commit_before = self.raftCommitIndex
         super()._SyncObj__onMessageReceived(node, message)
+        if current_append and "prevLogIdx" not in message:
+            # A snapshot chunk (or the empty message a busy leader sends) proves nothing about this
+            # follower's log: pysyncobj still raises the commit index to min(leader_commit,
+            # last_local_index), over an unverified tail a deposed leader never committed. Only an
+            # installed snapshot moves it (to the snapshot's index, now `raftLastApplied`).
+            self._hold_commit(max(commit_before, self.raftLastApplied))
         if guard and node in next_index:
             guarded = guarded_next_index(before, next_index[node], success=bool(message["success"]),
                                          reset=bool(message["reset"]))
             if guarded != next_index[node]:
                 next_index[node] = guarded
                 self.next_index_regressions_prevented += 1
+
+    def _on_append(self, node: Any, message: dict[str, Any]) -> None:
+        """A regular AppendEntries from a current leader: trimmed to what really conflicts
+        (log_matching.plan_append), handled by pysyncobj, and its reset hint kept at or below
+        a conflict this follower already reported (log_matching.RepairHint)."""
+        if self._log_guards:
+            message = self._trim_append(message)
+        prev_index = int(message["prevLogIdx"])
+        prev_present = self._journal.term_at(prev_index) is not None
+        acks = self._SyncObj__transport.pending_acks
+        held = len(acks)
+        super()._SyncObj__onMessageReceived(node, message)
+        for _to, ack in acks[held:]:
+            if ack.get("type") != "next_node_idx":
+                continue
+            if ack["success"]:
+                self._repair.accepted()
+            elif ack["reset"]:
+                hint = self._repair.rejected(int(message["term"]), prev_index, prev_present, int(ack["next_node_idx"]))
+                if hint != ack["next_node_idx"]:
+                    ack["next_node_idx"] = hint
+                    self.resets_lowered += 1
+
+    def _hold_commit(self, proven_index: int) -> None:
+        if self._SyncObj__raftCommitIndex > proven_index:
+            self._SyncObj__raftCommitIndex = proven_index
+            self._journal.setRaftCommitIndex(proven_index)
+            self.commits_held += 1
 
     def _trim_append(self, message: dict[str, Any]) -> dict[str, Any]:
         entries = message.get("entries") or []
@@ -665,6 +712,8 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
             with open(path, "rb") as f:
                 contents = snapshots.decode(f.read())
             self.replicated.install(contents.state, contents.last_applied[1])
+            if self.trace is not None:
+                self.trace.installed(contents.last_applied[1], contents.last_applied[2])
         except (OSError, ValueError) as exc:
             stop_node(f"cannot load the snapshot {path}: {exc}")
         members = [make_node(m.raft_address, m.node_id, m.grpc_address) for m in contents.members]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from coordinator.replication.log_matching import AppendPlan, guarded_next_index, plan_append
+from coordinator.replication.log_matching import AppendPlan, RepairHint, guarded_next_index, plan_append
 
 
 @dataclass
@@ -72,3 +72,32 @@ def test_a_success_acknowledgement_never_moves_next_index_backwards() -> None:
 def test_a_reset_may_move_next_index_anywhere() -> None:
     assert guarded_next_index(120, 40, success=False, reset=True) == 40
     assert guarded_next_index(None, 40, success=True, reset=False) == 40
+
+
+def test_a_reset_never_points_past_an_entry_already_found_conflicting_in_this_term() -> None:
+    """One pipelined round to a follower whose entry 11 conflicts: the first message fails at 11,
+    the later ones lie beyond its log (last 12). Every reset must say 11, or the leader's
+    nextIndex ends at 13 and the next round fails the same way (issue 8, defect 2)."""
+    hint = RepairHint()
+    assert hint.rejected(term=5, prev_index=11, prev_present=True, hint=11) == 11
+    assert hint.rejected(term=5, prev_index=400, prev_present=False, hint=13) == 11
+    assert hint.rejected(term=5, prev_index=800, prev_present=False, hint=13) == 11
+    assert hint.conflict == 11
+
+
+def test_a_match_or_a_new_term_forgets_the_conflict() -> None:
+    hint = RepairHint()
+    hint.rejected(term=5, prev_index=11, prev_present=True, hint=11)
+    hint.accepted()
+    assert hint.rejected(term=5, prev_index=400, prev_present=False, hint=13) == 13
+    hint.rejected(term=5, prev_index=11, prev_present=True, hint=11)
+    assert hint.rejected(term=6, prev_index=400, prev_present=False, hint=13) == 13
+
+
+def test_a_lower_conflict_wins_and_a_beyond_log_reset_without_one_is_passed_through() -> None:
+    hint = RepairHint()
+    assert hint.rejected(term=2, prev_index=50, prev_present=False, hint=21) == 21
+    hint.rejected(term=2, prev_index=20, prev_present=True, hint=20)
+    hint.rejected(term=2, prev_index=18, prev_present=True, hint=18)
+    assert hint.rejected(term=2, prev_index=19, prev_present=True, hint=19) == 19
+    assert hint.conflict == 18

@@ -1,0 +1,171 @@
+"""Repairing a deposed leader's log: what it applies, and how fast it converges (issue 8,
+defects 1 and 2). Three real Raft nodes in one process with pysyncobj's real message handlers,
+real RocksDB, and a partition made by dropping messages in the transport."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coordinator.core.commands import Campaign, SubmitOrder
+from coordinator.core.model import Side
+from coordinator.localcluster import wait_until
+from coordinator.replication.envelope import decode
+from coordinator.replication.raft import CoordinatorRaft, RaftSettings
+from coordinator.replication.transport import CoordinatorTransport
+from tests.integration.inprocess import InProcessCluster
+
+
+class Partition:
+    """Drops every Raft message to and from the isolated nodes while `cut` is set."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.isolated: set[str] = set()
+        self.dropped = 0
+        original_send = CoordinatorTransport.send
+        original_acks = CoordinatorTransport.send_pending_acks
+
+        def send(transport: CoordinatorTransport, node: Any, message: Any) -> bool:
+            if self._cuts(transport, node):
+                self.dropped += 1
+                return True
+            return bool(original_send(transport, node, message))
+
+        def send_pending_acks(transport: CoordinatorTransport) -> None:
+            if self.isolated:
+                transport.pending_acks = [(n, m) for n, m in transport.pending_acks if not self._cuts(transport, n)]
+            original_acks(transport)
+
+        monkeypatch.setattr(CoordinatorTransport, "send", send)
+        monkeypatch.setattr(CoordinatorTransport, "send_pending_acks", send_pending_acks)
+
+    def _cuts(self, transport: CoordinatorTransport, node: Any) -> bool:
+        return transport._syncObj.identity.address in self.isolated or node.address in self.isolated
+
+    def isolate(self, node: CoordinatorRaft) -> None:
+        self.isolated = {node.identity.address}
+
+    def heal(self) -> None:
+        self.isolated = set()
+
+
+class AppliedLog:
+    """Every (index, payload) each node applied, in order, including entries a snapshot later hid."""
+
+    def __init__(self, cluster: InProcessCluster) -> None:
+        self.by_node: dict[str, list[tuple[int, bytes]]] = {}
+        for node in cluster.nodes:
+            self._watch(node)
+
+    def _watch(self, node: CoordinatorRaft) -> None:
+        applied = self.by_node.setdefault(node.identity.node_id, [])
+        original = node.replicated.apply
+
+        def apply(payload: bytes, index: int) -> Any:
+            applied.append((index, payload))
+            return original(payload, index)
+
+        node.replicated.apply = apply  # type: ignore[method-assign]
+
+    def order_ids(self, node: CoordinatorRaft) -> set[str]:
+        ids = set()
+        for _index, payload in self.by_node[node.identity.node_id]:
+            command, _issued = decode(payload)
+            if isinstance(command, SubmitOrder):
+                ids.add(command.client_order_id)
+        return ids
+
+
+def order(epoch: int, cid: str) -> SubmitOrder:
+    return SubmitOrder("e1", epoch, cid, "A1", "BTC", Side.BUY, Decimal(1), Decimal(1))
+
+
+def submit_many(leader: CoordinatorRaft, count: int, prefix: str, in_flight: int = 500) -> None:
+    """`count` orders through `leader`, at most `in_flight` outstanding; waits for them all."""
+    leader.propose(Campaign("e1", 600_000, f"campaign-{prefix}"), 5)
+    epoch = leader.replicated.read(lambda s: s.leadership().epoch)
+    slots = threading.BoundedSemaphore(in_flight)
+    for i in range(count):
+        assert slots.acquire(timeout=30)
+        leader.propose_async(order(epoch, f"{prefix}{i}"), lambda _r, _e: slots.release())
+    for _ in range(in_flight):
+        assert slots.acquire(timeout=30)
+
+
+def strand_writes_on_isolated_leader(cluster: InProcessCluster, partition: Partition, count: int
+                                     ) -> tuple[CoordinatorRaft, CoordinatorRaft]:
+    """Isolates the leader right after it appended `count` orders it cannot replicate; returns
+    (the deposed leader, the new leader of the other two)."""
+    old = cluster.leader()
+    old.propose(Campaign("e1", 600_000, "first"), 5)
+    epoch = old.replicated.read(lambda s: s.leadership().epoch)
+    last_before = old.journal.last_index
+    partition.isolate(old)
+    for i in range(count):
+        old.propose_async(order(epoch, f"phantom-{i}"), lambda _r, _e: None)
+    wait_until(lambda: old.journal.last_index >= last_before + count or None, 5,
+               "the isolated leader to append the stranded orders")
+    new = wait_until(lambda: next((n for n in cluster.nodes if n is not old and n.is_leader()), None), 15,
+                     "a new leader on the majority side")
+    return old, new
+
+
+@pytest.fixture
+def partition(monkeypatch: pytest.MonkeyPatch) -> Partition:
+    return Partition(monkeypatch)
+
+
+@pytest.fixture
+def compacting_cluster(tmp_path: Path) -> Iterator[InProcessCluster]:
+    built = InProcessCluster(tmp_path, settings=RaftSettings(compaction_min_entries=200))
+    yield built
+    built.close()
+
+
+def test_a_deposed_leader_repaired_by_snapshot_never_applies_its_uncommitted_entries(
+        compacting_cluster: InProcessCluster, partition: Partition) -> None:
+    """Defect 1: the new leader's first snapshot chunk carries no prevLogIdx, and pysyncobj
+    raised the old leader's commit index over its own unverified tail, so it applied (and kept
+    in its audit trail) orders that never committed."""
+    cluster = compacting_cluster
+    applied = AppliedLog(cluster)
+    old, new = strand_writes_on_isolated_leader(cluster, partition, 3)
+    submit_many(new, 600, "committed-")
+    wait_until(lambda: new.journal.first_index > old.journal.last_index or None, 15,
+               "the new leader to compact past the old leader's log")
+    partition.heal()
+    cluster.wait_converged(30)
+    phantoms = {cid for node in cluster.nodes for cid in applied.order_ids(node) if cid.startswith("phantom-")}
+    assert phantoms == set(), f"orders that never committed were applied: {sorted(phantoms)}"
+    audit = [payload for payload, _index, _term in old.journal.archived_entries()]
+    assert not [p for p in audit if b"phantom-" in p], "the audit trail keeps orders that never committed"
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[InProcessCluster]:
+    built = InProcessCluster(tmp_path)
+    yield built
+    built.close()
+
+
+@pytest.mark.parametrize("stranded", [1, 3])
+def test_a_deposed_leader_whose_divergent_tail_is_older_than_many_batches_converges(
+        cluster: InProcessCluster, partition: Partition, stranded: int) -> None:
+    """Defect 2: pysyncobj pipelines several AppendEntries per round and each reset overwrites
+    nextIndex. The first message of a round resets it down to the conflict, the later ones
+    (whose prevLogIdx lies beyond the follower's log) reset it back up to the follower's
+    last + 1, and the next round starts there again: without compaction it never converges."""
+    old, new = strand_writes_on_isolated_leader(cluster, partition, stranded)
+    submit_many(new, 3000, "committed-")  # ~450 KB of entries: several 64 KiB batches
+    partition.heal()
+    healed = time.monotonic()
+    cluster.wait_converged(20)
+    print(f"converged {1000 * (time.monotonic() - healed):.0f} ms after healing, "
+          f"{old.journal.last_index} entries")
+    assert old.journal.entries()[-1][1:] == new.journal.entries()[-1][1:]
