@@ -60,6 +60,7 @@ from coordinator.replication.fatal import stop_node
 from coordinator.replication.instruments import ApplyTrace
 from coordinator.replication.journal import RocksJournal
 from coordinator.replication.log_matching import RepairHint, guarded_next_index, plan_append
+from coordinator.replication.membership import Reachability, is_majority
 from coordinator.replication.state import ReplicatedState
 from coordinator.replication.transport import CoordinatorTransport
 
@@ -361,10 +362,10 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
                 return bool(index <= self.raftCommitIndex)
         return False
 
-    def voters_reachable(self) -> tuple[int, int]:
-        """(voters this node is connected to, itself included; voters in the configuration)."""
+    def reachability(self) -> Reachability:
+        """Voters this node is connected to (itself included), and all voters in its configuration."""
         others = self.otherNodes
-        return 1 + sum(1 for n in others if self.isNodeConnected(n)), 1 + len(others)
+        return Reachability(1 + sum(1 for n in others if self.isNodeConnected(n)), 1 + len(others))
 
     def transfer_leadership(self, target: TCPNode | None, timeout_s: float) -> str:
         """Hands Raft leadership to `target` (None: the most caught-up voter) and waits until
@@ -543,7 +544,7 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
 
     def _is_majority(self, count: int) -> bool:
         """`count` nodes, this one included, are a majority of the voters."""
-        return count > (len(self.otherNodes) + 1) / 2
+        return is_majority(count, len(self.otherNodes) + 1)
 
     def _install_poll_timer(self) -> None:
         """Records when each tick starts waiting in poll, so slow-tick warnings count work only."""

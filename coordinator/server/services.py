@@ -18,6 +18,7 @@ from coordinator.core.model import Leadership
 from coordinator.core.refusals import InvalidCommand, Reason
 from coordinator.core.results import Ack, FillResult, LeaseResult
 from coordinator.core.validation import check_id
+from coordinator.replication.membership import refuse_add, refuse_remove
 from coordinator.replication.raft import (
     MembershipRefused,
     NoQuorum,
@@ -179,8 +180,9 @@ class AdminService(admin_pb2_grpc.AdminServicer):
         current = self._p.raft.status().members
         if any(m.node_id == request.node_id or m.raft_address == request.raft_address for m in current):
             abort(context, MEMBERSHIP_REFUSED, f"{request.node_id} ({request.raft_address}) is already a member")
-        reachable, voters = self._p.raft.voters_reachable()
-        check_majority(context, reachable + 1, voters + 1, f"adding {request.node_id}")
+        refusal = refuse_add(self._p.raft.reachability(), request.node_id)
+        if refusal is not None:
+            abort(context, MEMBERSHIP_REFUSED, refusal)
         self._change(context, "add", make_node(request.raft_address, request.node_id, request.grpc_address))
         return admin_pb2.AddMemberResponse(members=members(self._p.raft.status()))
 
@@ -193,9 +195,9 @@ class AdminService(admin_pb2_grpc.AdminServicer):
         if target.is_self:
             abort(context, MEMBERSHIP_REFUSED, f"{request.node_id} is the Raft leader; transfer leadership first "
                   "(coordinator members remove does this for you)")
-        reachable, voters = self._p.raft.voters_reachable()
-        check_majority(context, reachable - (1 if target.connected else 0), voters - 1,
-                       f"removing {request.node_id}")
+        refusal = refuse_remove(self._p.raft.reachability(), request.node_id, target.connected)
+        if refusal is not None:
+            abort(context, MEMBERSHIP_REFUSED, refusal)
         node = next(n for n in self._p.raft.otherNodes if n.address == target.raft_address)
         self._change(context, "remove", node)
         return admin_pb2.RemoveMemberResponse(members=members(self._p.raft.status()))
@@ -253,15 +255,6 @@ class AdminService(admin_pb2_grpc.AdminServicer):
             abort(context, OUTCOME_UNKNOWN, str(exc))
         except (NoQuorum, ProposalError) as exc:
             abort(context, NO_QUORUM, str(exc))
-
-
-def check_majority(context: grpc.ServicerContext, reachable_after: int, voters_after: int, change: str) -> None:
-    """Refuses a membership change that would leave fewer than a majority of voters reachable
-    (the cluster would stop committing)."""
-    if voters_after < 1 or reachable_after <= voters_after // 2:
-        abort(context, MEMBERSHIP_REFUSED,
-              f"{change} would leave {reachable_after} of {voters_after} voters reachable from the leader; a "
-              f"majority ({voters_after // 2 + 1}) is needed to keep committing. Bring the missing nodes back first.")
 
 
 def members(raft: RaftStatus) -> list[admin_pb2.Member]:

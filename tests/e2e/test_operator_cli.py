@@ -139,6 +139,33 @@ def test_a_removal_that_would_leave_no_reachable_majority_is_refused(make_cluste
     ok(cli(cluster, "members", "remove", down))  # removing the dead one is safe: 2 of 2 reachable
 
 
+def test_adding_a_node_while_a_voter_is_down_is_refused_and_the_cluster_keeps_committing(
+        make_cluster: MakeCluster) -> None:
+    """Issue 8, defect 3: with one voter of three down, an add made 4 voters of which 2 could
+    acknowledge (the learner cannot until it is promoted): the add applied, then nothing
+    committed until the dead voter came back. It is refused instead, naming the way out."""
+    cluster = make_cluster().start()
+    leader = cluster.wait_for_leader()
+    down = next(n for n in cluster.nodes if n != leader)
+    cluster.kill(down)
+    wait_until(lambda: not any(m["node_id"] == down and m["connected_to_leader"]
+                               for m in json.loads(ok(cli(cluster, "members", "list", "--json")))), 15,
+               f"the leader to notice {down} is gone")
+    learner = start_learner(cluster)
+    refused = cli(cluster, "members", "add", learner.node_id, "--raft", learner.raft_address,
+                  "--grpc", learner.grpc_address, "--timeout", "20")
+    assert refused.returncode == 1, f"exit {refused.returncode}\n{refused.stdout}\n{refused.stderr}"
+    assert "MEMBERSHIP_REFUSED" in refused.stderr and "members remove" in refused.stderr
+    ok(cli(cluster, "halt", "--reason", "still committing"))
+    ok(cli(cluster, "resume"))
+    members = {m["node_id"] for m in json.loads(ok(cli(cluster, "members", "list", "--json")))}
+    assert members == {"dc1", "dc2", "dc3"}
+    ok(cli(cluster, "members", "remove", down))  # the documented way: remove the dead voter, then add
+    out = ok(cli(cluster, "members", "add", learner.node_id, "--raft", learner.raft_address,
+                 "--grpc", learner.grpc_address))
+    assert f"{learner.node_id} is a voter" in out
+
+
 def test_halt_stops_new_orders_everywhere_and_resume_lets_them_in(make_cluster: MakeCluster) -> None:
     cluster = make_cluster().start()
     client = CoordinatorClient(cluster.addresses())

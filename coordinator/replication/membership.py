@@ -1,0 +1,58 @@
+"""Membership safety: the one majority rule, and whether a change may be made at all.
+
+Pure; used by the Raft layer (pre-vote, check-quorum), the Admin service that changes
+membership, the CLI that explains a refusal, and the chaos nemesis that predicts one.
+
+pysyncobj applies a configuration change when it is *appended* (Raft thesis, section 4.1), so
+the change itself must commit under the new configuration. A node being added joins as a
+learner on a read-only connection: it cannot acknowledge as a voter until the committed change
+promotes it. Hence, counting only voters reachable now:
+- adding one node: the reachable voters must be a majority of `voters + 1`;
+- removing one: the reachable voters other than the one removed must be a majority of
+  `voters - 1`, and at least one voter must remain.
+Counting the learner as reachable (as this project once did) lets a 3-voter cluster with one
+voter down accept an add that leaves 2 of 4 voters able to acknowledge: nothing, not even the
+removal that would undo it, commits until the dead voter returns (issue 8, defect 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def is_majority(count: int, voters: int) -> bool:
+    """`count` voters (the deciding node included) are a majority of `voters`."""
+    return count > voters / 2
+
+
+def majority_of(voters: int) -> int:
+    return voters // 2 + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Reachability:
+    """What the leader sees: voters it is connected to (itself included), and all voters."""
+
+    reachable: int
+    voters: int
+
+
+def refuse_add(now: Reachability, node_id: str) -> str | None:
+    """Why adding `node_id` as a voter must be refused, or None if it may proceed."""
+    after = now.voters + 1
+    if is_majority(now.reachable, after):
+        return None
+    return (f"adding {node_id} would make {after} voters of which only {now.reachable} can acknowledge until it is "
+            f"promoted; a majority ({majority_of(after)}) is needed for the change itself to commit. Remove the "
+            "unreachable voter first (coordinator members remove), then add the new node.")
+
+
+def refuse_remove(now: Reachability, node_id: str, target_reachable: bool) -> str | None:
+    """Why removing `node_id` must be refused, or None if it may proceed."""
+    after = now.voters - 1
+    reachable_after = now.reachable - (1 if target_reachable else 0)
+    if after >= 1 and is_majority(reachable_after, after):
+        return None
+    return (f"removing {node_id} would leave {reachable_after} of {after} voters reachable from the leader; a "
+            f"majority ({majority_of(max(after, 1))}) is needed to keep committing. Bring the missing nodes back "
+            "first.")
