@@ -247,6 +247,10 @@ class RocksJournal(Journal):  # type: ignore[misc]
     def last_index(self) -> int:
         return self._entries[-1][1] if self._entries else 0
 
+    @property
+    def last_term(self) -> int:
+        return self._entries[-1][2] if self._entries else 0
+
     def term_at(self, index: int) -> int | None:
         """The term of the live entry at `index`, or None if it is not in the live log."""
         if not self._entries:

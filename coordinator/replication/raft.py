@@ -55,12 +55,14 @@ from pysyncobj.pipe_notifier import PipeNotifier
 from coordinator.core.commands import Command
 from coordinator.core.results import Result
 from coordinator.replication import snapshots
+from coordinator.replication.check_quorum import CheckQuorum, QuorumCheck
 from coordinator.replication.envelope import ENTRY_TYPE, encode
 from coordinator.replication.fatal import stop_node
 from coordinator.replication.instruments import ApplyTrace
 from coordinator.replication.journal import RocksJournal
 from coordinator.replication.log_matching import RepairHint, guarded_next_index, plan_append
-from coordinator.replication.membership import Reachability, is_majority
+from coordinator.replication.membership import Reachability
+from coordinator.replication.prevote import PreVote, Stand
 from coordinator.replication.state import ReplicatedState
 from coordinator.replication.transport import CoordinatorTransport
 
@@ -235,15 +237,8 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
         self._message_s = 0.0
         self._last_snapshot_s = 0.0
         self._poll_started = 0.0
-        self._quorum_window_start: float | None = None  # when this leader's current window began
-        self._quorum_listened_s = 0.0                    # listening time in that window so far
-        self._quorum_last_tick = 0.0
-        self.own_stalls_discounted = 0
-        self._leader_contact = 0.0       # when an AppendEntries from a current leader last arrived
-        self._prevote_round = 0
-        self._prevote_votes = 0
-        self._prevote_won_term: int | None = None
-        self.prevotes_started = 0
+        self._check_quorum = CheckQuorum(settings.election_min_s)
+        self._prevote = PreVote(stickiness_s=settings.election_min_s - settings.heartbeat_s)
         self._tick_tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         # A learner's first AppendEntries tells it what was committed before it joined (kept by
         # the node across restarts: see promotion_committed).
@@ -427,14 +422,11 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
         now = monotonic()
         if self._SyncObj__raftElectionDeadline > now or not self._SyncObj__connectedToAnyone():
             return
-        if self._prevote_won_term == self.raftCurrentTerm:
+        action = self._prevote.on_deadline(self.raftCurrentTerm)
+        if isinstance(action, Stand):
             return  # won: let pysyncobj stand for election now
-        self._prevote_won_term = None
-        self._prevote_round += 1
-        self._prevote_votes = 1
-        self.prevotes_started += 1
-        message = {"type": "pre_vote", "round": self._prevote_round, "term": self.raftCurrentTerm + 1,
-                   "last_log_index": self._journal.last_index, "last_log_term": self._journal[-1][2]}
+        message = {"type": "pre_vote", "round": action.round, "term": action.term,
+                   "last_log_index": self._journal.last_index, "last_log_term": self._journal.last_term}
         for node in self.otherNodes:
             self._SyncObj__transport.send(node, message)
         # Not won yet: hold pysyncobj's election off until the next round is due.
@@ -442,20 +434,25 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
 
     def _on_pre_vote_message(self, node: Any, message: dict[str, Any]) -> None:
         if message["type"] == "pre_vote":
-            recently = monotonic() - self._leader_contact < self.settings.election_min_s - self.settings.heartbeat_s
-            up_to_date = (message["last_log_term"], message["last_log_index"]) >= (
-                self._journal[-1][2], self._journal.last_index)
-            granted = (message["term"] > self.raftCurrentTerm and up_to_date and not self.is_leader()
-                       and not recently)
+            granted = self._prevote.grants(monotonic(), message["term"],
+                                           (message["last_log_term"], message["last_log_index"]), self.raftCurrentTerm,
+                                           (self._journal.last_term, self._journal.last_index), self.is_leader())
             self._SyncObj__transport.send(node, {"type": "pre_vote_response", "round": message["round"],
                                                  "granted": granted})
             return
-        if message["round"] != self._prevote_round or not message["granted"] or self.is_leader():
+        if self.is_leader():
             return
-        self._prevote_votes += 1
-        if self._is_majority(self._prevote_votes):
-            self._prevote_won_term = self.raftCurrentTerm
+        if self._prevote.on_response(message["round"], message["granted"], self.raftCurrentTerm,
+                                     len(self.otherNodes) + 1):
             self._SyncObj__raftElectionDeadline = 0  # pysyncobj stands on its next tick
+
+    @property
+    def prevotes_started(self) -> int:
+        return self._prevote.rounds_started
+
+    @property
+    def own_stalls_discounted(self) -> int:
+        return self._check_quorum.stalls_discounted
 
     def _SyncObj__onNodeConnected(self, node: Any) -> None:
         """A deadline that ran out while this node had no connection would make every node stand
@@ -501,7 +498,7 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
             while not self._tick_tasks.empty():
                 self._tick_tasks.get_nowait()()
             self._pre_vote()
-            self._check_quorum()
+            self._step_down_without_quorum()
             super()._onTick(timeToWait)
         finally:
             self.flush_acks()
@@ -512,39 +509,18 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
             log.warning("slow Raft tick: %.0f ms of work (messages %.0f ms, snapshot %.0f ms); peers may start an "
                         "election", busy * 1000, self._message_s * 1000, self._last_snapshot_s * 1000)
 
-    def _check_quorum(self) -> None:
-        """Steps down when no majority answered during one window of `election_min_s` of
-        listening (Raft thesis 6.2, as etcd's CheckQuorum). A gap between two ticks longer than
-        half that is this node's own stall: its followers' replies are waiting unread, so the
-        gap does not count, and the replies heard before it still do."""
-        now = monotonic()
-        since_last_tick, self._quorum_last_tick = now - self._quorum_last_tick, now
-        if not self._isLeader():
-            self._quorum_window_start = None
-            return
-        if self._quorum_window_start is None:  # a new leadership: pysyncobj stamped every follower
-            self._quorum_window_start, self._quorum_listened_s = now, 0.0
-            return
-        if since_last_tick > self.settings.election_min_s / 2:
-            self.own_stalls_discounted += 1
-            log.info("Raft tick thread stalled for %.0f ms; not counted as followers' silence", since_last_tick * 1000)
-            return
-        self._quorum_listened_s += since_last_tick
-        if self._quorum_listened_s < self.settings.election_min_s:
-            return
-        window_start = self._quorum_window_start
-        self._quorum_window_start, self._quorum_listened_s = now, 0.0
+    def _step_down_without_quorum(self) -> None:
+        """Check-quorum (check_quorum.py): a leader that heard from no majority over one window
+        of listening steps down."""
         last_response = self._SyncObj__lastResponseTime
-        heard = sum(1 for node in self.otherNodes if last_response.get(node, 0.0) > window_start)
-        if not self._is_majority(heard + 1):
-            log.warning("no answer from a majority over %.0f ms of listening (%d of %d peers); stepping down",
-                        self.settings.election_min_s * 1000, heard, len(self.otherNodes))
+        others = list(self.otherNodes)
+        verdict = self._check_quorum.on_tick(monotonic(), self._isLeader(),
+                                             [last_response.get(n, 0.0) for n in others], len(others) + 1)
+        if verdict is QuorumCheck.STEP_DOWN:
+            log.warning("no answer from a majority over %.0f ms of listening (%d peers); stepping down",
+                        self.settings.election_min_s * 1000, len(others))
             self._SyncObj__setState(_RAFT_STATE.FOLLOWER)
             self._SyncObj__raftLeader = None
-
-    def _is_majority(self, count: int) -> bool:
-        """`count` nodes, this one included, are a majority of the voters."""
-        return is_majority(count, len(self.otherNodes) + 1)
 
     def _install_poll_timer(self) -> None:
         """Records when each tick starts waiting in poll, so slow-tick warnings count work only."""
@@ -608,7 +584,7 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
             return
         current_append = kind == "append_entries" and message["term"] >= self.raftCurrentTerm
         if current_append:
-            self._leader_contact = monotonic()
+            self._prevote.on_leader_contact(monotonic())
             if self.learner and self._learner_floor is None:
                 self._learner_floor = int(message["commit_index"])
                 if self._on_learner_floor is not None:

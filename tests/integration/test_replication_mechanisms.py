@@ -298,3 +298,30 @@ def test_a_leader_that_hears_from_no_majority_steps_down(cluster: InProcessClust
     muted_at = time.monotonic()
     wait_until(lambda: not leader.is_leader(), 5, "the leader to step down")
     print(f"stepped down {1000 * (time.monotonic() - muted_at):.0f} ms after its followers went silent")
+
+
+def test_a_leader_whose_every_tick_is_slow_still_steps_down_when_no_majority_answers(
+        cluster: InProcessCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 8, defect 6: a degraded disk makes every tick of the leader take longer than half
+    the check-quorum window; each gap was discounted as the leader's own stall, so a leader cut
+    off from its followers stayed leader forever. It must step down within two election
+    timeouts whatever its tick rate."""
+    from coordinator.replication.transport import CoordinatorTransport
+
+    leader = cluster.leader()
+    leader.propose(Barrier(), 5)
+    slow_tick_s = 0.16
+    leader.addOnTickCallback(lambda: time.sleep(slow_tick_s))
+    original_send = CoordinatorTransport.send
+
+    def followers_mute(transport: CoordinatorTransport, node: Any, message: Any) -> bool:
+        if transport._syncObj is not leader:
+            return True
+        return bool(original_send(transport, node, message))
+
+    monkeypatch.setattr(CoordinatorTransport, "send", followers_mute)
+    hold_off_followers_elections(cluster, leader, monkeypatch)
+    muted_at = time.monotonic()
+    wait_until(lambda: not leader.is_leader(), 6 * leader.settings.election_max_s, "the slow leader to step down")
+    print(f"stepped down {1000 * (time.monotonic() - muted_at):.0f} ms after its followers went silent, "
+          f"every tick {1000 * slow_tick_s:.0f} ms")
