@@ -5,6 +5,12 @@ has applied in its term (so it holds every committed grant and keep-alive), the 
 armed, restarting the current lease at its full TTL. When the lease is due it proposes
 `Expire(epoch, lease_seq)`, which the state machine applies only if that exact lease is still
 current. Losing leadership disarms the timer (`ReplicatedState.lose_leadership`).
+
+An Expire in flight is proposed again if it has not answered within `expire_retry_s`, and
+forgotten on every change of leadership: its callback may never fire (its index skipped by a
+snapshot install, or the leader deposed before it committed), and waiting on it would leave a
+dead engine holding the role (issue 8, defect 8). Proposing the same Expire twice is harmless:
+the state machine applies it only while that exact lease is current.
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ log = logging.getLogger(__name__)
 
 
 class LeaseKeeper:
-    def __init__(self, raft: CoordinatorRaft, period_s: float = 0.005) -> None:
+    def __init__(self, raft: CoordinatorRaft, period_s: float = 0.005, expire_retry_s: float = 2.0) -> None:
         self._raft = raft
         self._state = raft.replicated
         self._period_s = period_s
+        self._expire_retry_ns = int(expire_retry_s * 1e9)
         self._stop = threading.Event()
         self._barrier_term: int | None = None
-        self._expiring: DueLease | None = None
+        self._expiring: tuple[DueLease, int] | None = None  # the Expire in flight, and when it was proposed
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
 
     def start(self) -> None:
@@ -49,18 +56,26 @@ class LeaseKeeper:
     def step(self, now_ns: int) -> None:
         if not self._raft.is_leader():
             self._barrier_term = None
+            self._expiring = None
             return
         term = self._raft.raftCurrentTerm
         if not self._state.lease_armed():
+            self._expiring = None
             if self._barrier_term != term:
                 self._barrier_term = term
                 self._raft.propose_async(Barrier(), lambda _r, error: self._on_barrier(term, error))
             return
         due = self._state.lease_due(now_ns)
-        if due is not None and due != self._expiring:
-            self._expiring = due
-            log.info("lease of epoch %d (renewal %d) expired; proposing Expire", due.epoch, due.lease_seq)
-            self._raft.propose_async(Expire(due.epoch, due.lease_seq), self._on_expired)
+        if due is None or self._in_flight(due, now_ns):
+            return
+        self._expiring = (due, now_ns)
+        log.info("lease of epoch %d (renewal %d) expired; proposing Expire", due.epoch, due.lease_seq)
+        self._raft.propose_async(Expire(due.epoch, due.lease_seq), lambda result, error: self._on_expired(
+            due, result, error))
+
+    def _in_flight(self, due: DueLease, now_ns: int) -> bool:
+        return (self._expiring is not None and self._expiring[0] == due
+                and now_ns - self._expiring[1] < self._expire_retry_ns)
 
     def _on_barrier(self, term: int, error: int) -> None:
         if error == 0 and self._raft.is_leader() and self._raft.raftCurrentTerm == term:
@@ -69,6 +84,7 @@ class LeaseKeeper:
         elif self._barrier_term == term:
             self._barrier_term = None  # try again on the next step
 
-    def _on_expired(self, result: Any, error: int) -> None:
-        if error != 0 or not isinstance(result, Ack):
+    def _on_expired(self, due: DueLease, result: Any, error: int) -> None:
+        expiring = self._expiring
+        if (error != 0 or not isinstance(result, Ack)) and expiring is not None and expiring[0] == due:
             self._expiring = None  # not applied or superseded: re-evaluate on the next step
