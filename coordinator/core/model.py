@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import IntEnum
 
-from coordinator.core.numbers import ZERO
+from coordinator.core.numbers import CONTEXT, ZERO
 
 
 class Side(IntEnum):
@@ -59,7 +59,7 @@ class Order:
 
     @property
     def remaining_quantity(self) -> Decimal:
-        return self.quantity - self.filled_quantity
+        return CONTEXT.subtract(self.quantity, self.filled_quantity)
 
     @property
     def is_open(self) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from coordinator.core.model import ANY, RiskLimits, Side
-from coordinator.core.numbers import format_decimal
+from coordinator.core.numbers import CONTEXT, format_decimal
 from coordinator.core.refusals import RiskLimit
 
 
@@ -60,9 +60,9 @@ def check_order(limits: RiskLimits, *, side: Side, quantity: Decimal, position: 
             "account")
     if limits.position_max is not None:
         if side is Side.BUY:
-            worst = position + exposure.buy_open + quantity
+            worst = CONTEXT.add(CONTEXT.add(position, exposure.buy_open), quantity)
         else:
-            worst = -(position - exposure.sell_open - quantity)
+            worst = CONTEXT.minus(CONTEXT.subtract(CONTEXT.subtract(position, exposure.sell_open), quantity))
         if worst > limits.position_max:
             raise RiskLimit(
                 f"worst-case position {format_decimal(worst)} would exceed position_max "

@@ -62,7 +62,10 @@ class ReplicatedState:
             self._applied_index = index
             self._after_change()
         if self.on_applied is not None:
-            self.on_applied(type(command).__name__, result, time.perf_counter() - started)
+            try:
+                self.on_applied(type(command).__name__, result, time.perf_counter() - started)
+            except Exception:  # an observer must never make pysyncobj apply this entry again
+                log.exception("an apply observer failed on entry %d; the entry stays applied once", index)
         return result
 
     def install(self, snapshot: bytes, index: int) -> None:

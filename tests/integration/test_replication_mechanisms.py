@@ -325,3 +325,26 @@ def test_a_leader_whose_every_tick_is_slow_still_steps_down_when_no_majority_ans
     wait_until(lambda: not leader.is_leader(), 6 * leader.settings.election_max_s, "the slow leader to step down")
     print(f"stepped down {1000 * (time.monotonic() - muted_at):.0f} ms after its followers went silent, "
           f"every tick {1000 * slow_tick_s:.0f} ms")
+
+
+def test_a_proposer_callback_that_raises_does_not_make_the_leader_apply_the_entry_again(
+        cluster: InProcessCluster) -> None:
+    """Issue 8, defect 9: pysyncobj runs the callbacks of an entry before it advances
+    raftLastApplied, so an exception there re-applied the entry on that node only."""
+    leader = cluster.leader()
+    leader.propose(Barrier(), 5)
+    applied: list[int] = []
+    original = leader.replicated.apply
+
+    def counting(payload: bytes, index: int) -> Any:
+        applied.append(index)
+        return original(payload, index)
+
+    leader.replicated.apply = counting  # type: ignore[method-assign]
+
+    def broken(_result: Any, _error: int) -> None:
+        raise RuntimeError("a bug in the caller's callback")
+
+    leader.propose_async(Barrier(), broken)
+    assert leader.propose(Barrier(), 5) == Ack()
+    assert len(applied) == len(set(applied)) == 2, applied

@@ -432,3 +432,23 @@ def test_restore_refuses_garbage_with_a_snapshot_error() -> None:
     for data in (b"", b"{", b"[]", b'{"format": 99}', b'{"format": 1}'):
         with pytest.raises(SnapshotError):
             CoordinatorState.restore(data)
+
+
+@pytest.mark.parametrize("prec", [3, 28])
+def test_risk_and_order_arithmetic_do_not_depend_on_the_threads_decimal_context(prec: int) -> None:
+    """Issue 8, defect 9: the worst-case position and an order's remaining quantity were computed
+    in the thread's decimal context, so a node whose context differs (prec=3: 1000 + 1 = 1.00E+3)
+    could accept an order that every other node refuses."""
+    import decimal
+
+    from coordinator.core.model import Order
+    from coordinator.core.risk import Exposure, check_order
+
+    limits = RiskLimits(position_max=Decimal(1000))
+    with decimal.localcontext(decimal.Context(prec=prec)), pytest.raises(Exception, match="position_max"):
+        check_order(limits, side=Side.BUY, quantity=Decimal(1), position=Decimal(1000),
+                    exposure=Exposure(Decimal(0), Decimal(0)), open_orders=0)
+    order = Order("o1", "A1", "BTC-USD", Side.BUY, Decimal("1000.5"), Decimal(1), OrderStatus.OPEN, Decimal("0.5"),
+                  None, "", False, 1, "e1", 1, 1, "")
+    with decimal.localcontext(decimal.Context(prec=prec)):
+        assert order.remaining_quantity == Decimal(1000)

@@ -62,3 +62,17 @@ def test_applied_grants_feed_the_lease_timer_and_wake_observers() -> None:
     state.arm_lease_timer()
     remaining = state.lease_remaining_ms()
     assert remaining is not None and 0 < remaining <= 500
+
+
+def test_an_observer_that_raises_after_an_apply_neither_raises_into_pysyncobj_nor_changes_the_result() -> None:
+    """Issue 8, defect 9: `on_applied` (metrics) ran before pysyncobj advanced raftLastApplied;
+    an exception there made pysyncobj apply the same entry again, on that node only."""
+    state = ReplicatedState()
+
+    def broken_metrics(name: str, result: object, seconds: float) -> None:
+        raise RuntimeError("a metrics bug")
+
+    state.on_applied = broken_metrics
+    result = state.apply(encode(Campaign("e1", 500, "r1"), 1), 1)
+    assert isinstance(result, CampaignResult) and result.epoch == 1
+    assert state.applied_index == 1
