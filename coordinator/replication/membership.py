@@ -17,7 +17,11 @@ removal that would undo it, commits until the dead voter returns (issue 8, defec
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from coordinator.replication.snapshots import MemberAddress
 
 
 def is_majority(count: int, voters: int) -> bool:
@@ -56,3 +60,54 @@ def refuse_remove(now: Reachability, node_id: str, target_reachable: bool) -> st
     return (f"removing {node_id} would leave {reachable_after} of {after} voters reachable from the leader; a "
             f"majority ({majority_of(max(after, 1))}) is needed to keep committing. Bring the missing nodes back "
             "first.")
+
+
+# ------------------------------------------------------------------ the committed membership
+
+
+class Promotion(enum.Enum):
+    WAIT = "wait"          # no committed change names this node a voter (yet)
+    PROMOTE = "promote"    # a change committed after it joined made it a voter
+    AMNESIA = "amnesia"    # it was a voter before it joined: it lost the data that voter acknowledged
+
+
+class CommittedMembership:
+    """The voters as of the last applied (so committed) entry, with the index of the change that
+    added each (0 for the founding members), keyed by exact Raft address.
+
+    Every node builds the same view from the same log: the founding members, then each applied
+    membership change, or an installed snapshot's members. Snapshots carry this view, never
+    pysyncobj's, which includes changes appended but not yet committed: a change a deposed
+    leader appended and lost would otherwise live on in followers that installed its snapshot
+    (issue 8, defect 7). A learner decides its promotion from it, not from its live log, whose
+    add entry may have been compacted away (defect 4)."""
+
+    def __init__(self, founders: Iterable[MemberAddress]) -> None:
+        self._members = {m.raft_address: m for m in founders}
+
+    def apply(self, action: str, member: MemberAddress) -> None:
+        """A committed change: `add` (with the member's `added_index`) or `rem`. Adding a current
+        member changes nothing, as in pysyncobj."""
+        if action == "add":
+            self._members.setdefault(member.raft_address, member)
+        elif action == "rem":
+            self._members.pop(member.raft_address, None)
+
+    def replace(self, members: Iterable[MemberAddress]) -> None:
+        """An installed snapshot's membership."""
+        self._members = {m.raft_address: m for m in members}
+
+    def get(self, raft_address: str) -> MemberAddress | None:
+        return self._members.get(raft_address)
+
+    def members(self) -> tuple[MemberAddress, ...]:
+        return tuple(sorted(self._members.values(), key=lambda m: m.raft_address))
+
+    def promotion(self, raft_address: str, learner_floor: int | None) -> Promotion:
+        """A learner's question. `learner_floor` is the commit index its first AppendEntries
+        carried: a change at or below it was made before this learner existed, so a voter with
+        its address there is a node that lost its data directory, which must not vote."""
+        member = self._members.get(raft_address)
+        if member is None or learner_floor is None:
+            return Promotion.WAIT
+        return Promotion.PROMOTE if member.added_index > learner_floor else Promotion.AMNESIA

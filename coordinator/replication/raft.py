@@ -61,13 +61,15 @@ from coordinator.replication.fatal import stop_node
 from coordinator.replication.instruments import ApplyTrace
 from coordinator.replication.journal import RocksJournal
 from coordinator.replication.log_matching import RepairHint, guarded_next_index, plan_append
-from coordinator.replication.membership import Reachability
+from coordinator.replication.membership import CommittedMembership, Promotion, Reachability
 from coordinator.replication.prevote import PreVote, Stand
+from coordinator.replication.snapshots import MemberAddress
 from coordinator.replication.state import ReplicatedState
 from coordinator.replication.transport import CoordinatorTransport
 
 log = logging.getLogger(__name__)
 ENTRY_PREFIX = bytes([ENTRY_TYPE])
+MEMBERSHIP_PREFIX = bytes([pysyncobj.syncobj._COMMAND_TYPE.MEMBERSHIP])
 _RAFT_STATE = pysyncobj.syncobj._RAFT_STATE
 _RAFT_STATE_NAMES = {_RAFT_STATE.FOLLOWER: "FOLLOWER", _RAFT_STATE.CANDIDATE: "CANDIDATE", _RAFT_STATE.LEADER: "LEADER"}
 _PYSYNCOBJ_FALLBACK_DISABLED_S = 10 * 365 * 24 * 3600.0
@@ -209,7 +211,8 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
     def __init__(self, *, self_node: TCPNode, peers: Sequence[TCPNode], settings: RaftSettings,
                  cluster_secret: str, bind_address: str, journal: RocksJournal, replicated: ReplicatedState,
                  dial_table: Mapping[str, str] | None = None, log_guards: bool = True, learner: bool = False,
-                 learner_floor: int | None = None, on_learner_floor: Callable[[int], None] | None = None) -> None:
+                 learner_floor: int | None = None, on_learner_floor: Callable[[int], None] | None = None,
+                 cluster_id: str = "") -> None:
         """`self_node` is this node as the cluster knows it. A `learner` joins as a pysyncobj
         read-only node: it receives the log and votes on nothing until `members add` makes it a
         voter (see promotion_committed)."""
@@ -246,6 +249,9 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
         self._on_learner_floor = on_learner_floor
         self._warned_amnesia = False
         self.trace = ApplyTrace.from_env(self_node.node_id)
+        self.cluster_id = cluster_id
+        founders = list(peers) if learner else [self_node, *peers]
+        self._membership = CommittedMembership(_address(n) for n in founders)
         conf = SyncObjConf(
             password=cluster_secret,
             bindAddress=bind_address,
@@ -296,7 +302,7 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
 
     def propose_async(self, command: Command, callback: Callable[[Any, int], None]) -> None:
         """Queues `command`; pysyncobj's tick thread calls `callback(result, fail_reason)`."""
-        self._applyCommand(encode(command, time.time_ns()), callback, ENTRY_TYPE)
+        self._applyCommand(encode(command, time.time_ns()), _contained(callback), ENTRY_TYPE)
 
     @property
     def journal(self) -> RocksJournal:
@@ -336,26 +342,22 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
     def promotion_committed(self) -> bool:
         """A learner's question: has a committed membership change made this node a voter?
 
-        Only a change appended after this learner joined counts. An older one means this node id
-        is already a voter, and this node lost the data that voter acknowledged (an emptied data
-        directory): promoting it would let a node with amnesia vote. It must be removed with
-        `coordinator members remove` and added again, or its data directory restored.
+        Decided from the committed membership (membership.CommittedMembership), so a change
+        whose entry was compacted away still counts. Only a change made after this learner
+        joined does: an older one means this node id is already a voter, and this node lost the
+        data that voter acknowledged (an emptied data directory); promoting it would let a node
+        with amnesia vote. It must be removed with `coordinator members remove` and added again.
         """
-        if not self.learner or not any(n.address == self.identity.address for n in self.otherNodes):
+        if not self.learner:
             return False
-        me = self.identity.address.encode()
-        for command, index, _term in reversed(self._journal.entries()):
-            if command[:1] == b"\x02" and me in command:
-                floor = self._learner_floor
-                if floor is not None and index <= floor:
-                    if not self._warned_amnesia:
-                        self._warned_amnesia = True
-                        log.error("this node id is already a voter since log index %d, before this learner "
-                                  "joined: refusing to promote a node that lost its data; remove it with "
-                                  "`coordinator members remove` and add it again", index)
-                    return False
-                return bool(index <= self.raftCommitIndex)
-        return False
+        decision = self._membership.promotion(self.identity.address, self._learner_floor)
+        if decision is Promotion.AMNESIA and not self._warned_amnesia:
+            self._warned_amnesia = True
+            member = self._membership.get(self.identity.address)
+            log.error("this node id is already a voter since log index %d, before this learner joined: refusing "
+                      "to promote a node that lost its data; remove it with `coordinator members remove` and add "
+                      "it again", member.added_index if member else 0)
+        return decision is Promotion.PROMOTE
 
     def reachability(self) -> Reachability:
         """Voters this node is connected to (itself included), and all voters in its configuration."""
@@ -566,6 +568,9 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
             self.trace.applied(index, self._journal.term_at(index) or 0)
         if command[:1] == ENTRY_PREFIX:
             return self.replicated.apply(command[1:], index)
+        if command[:1] == MEMBERSHIP_PREFIX:
+            change = self._SyncObj__parseChangeClusterRequest(command)
+            self._membership.apply(change[0], _address(change[2], added_index=index))
         return super()._SyncObj__doApplyCommand(command)
 
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:
@@ -671,12 +676,9 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
     def _write_snapshot(self, tmp_path: str, internal: tuple[Any, Any, Any]) -> None:
         """pysyncobj's serializer (tick thread): our state at `raftLastApplied`, no pickle."""
         started = time.monotonic()
-        last, previous, cluster = internal
-        contents = snapshots.SnapshotContents(
-            tuple(last), tuple(previous),
-            tuple(snapshots.MemberAddress(n.address, getattr(n, "node_id", n.address), getattr(n, "grpc_address", ""))
-                  for n in sorted((n for n in cluster if n is not None), key=lambda n: n.address)),
-            self.replicated.snapshot_bytes())
+        last, previous, _uncommitted_cluster = internal
+        contents = snapshots.SnapshotContents(tuple(last), tuple(previous), self._membership.members(),
+                                              self.replicated.snapshot_bytes(), self.cluster_id)
         with open(tmp_path, "wb") as f:
             f.write(snapshots.encode(contents))
             f.flush()
@@ -688,13 +690,33 @@ class CoordinatorRaft(SyncObj):  # type: ignore[misc]
         try:
             with open(path, "rb") as f:
                 contents = snapshots.decode(f.read())
+            if contents.cluster_id and self.cluster_id and contents.cluster_id != self.cluster_id:
+                raise ValueError(f"it belongs to cluster {contents.cluster_id}, this node to {self.cluster_id}")
             self.replicated.install(contents.state, contents.last_applied[1])
+            self._membership.replace(contents.members)
             if self.trace is not None:
                 self.trace.installed(contents.last_applied[1], contents.last_applied[2])
         except (OSError, ValueError) as exc:
             stop_node(f"cannot load the snapshot {path}: {exc}")
         members = [make_node(m.raft_address, m.node_id, m.grpc_address) for m in contents.members]
         return (contents.last_applied, contents.previous, members)
+
+
+def _contained(callback: Callable[[Any, int], None]) -> Callable[[Any, int], None]:
+    """pysyncobj runs an entry's callbacks before it advances raftLastApplied, so one that raised
+    would make it apply the entry again on this node only: log it instead."""
+    def call(result: Any, error: int) -> None:
+        try:
+            callback(result, error)
+        except Exception:
+            log.exception("a proposal callback failed; the entry stays applied once")
+
+    return call
+
+
+def _address(node: Any, added_index: int = 0) -> MemberAddress:
+    return MemberAddress(node.address, getattr(node, "node_id", node.address), getattr(node, "grpc_address", ""),
+                         added_index)
 
 
 def _copy(mapping: dict[Any, int]) -> dict[Any, int]:

@@ -29,14 +29,16 @@ class MemberAddress:
     raft_address: str
     node_id: str
     grpc_address: str
+    added_index: int = 0  # the index of the committed change that added it (0: a founding member)
 
 
 @dataclass(frozen=True, slots=True)
 class SnapshotContents:
     last_applied: Entry
     previous: Entry
-    members: tuple[MemberAddress, ...]
+    members: tuple[MemberAddress, ...]   # the committed membership at last_applied
     state: bytes
+    cluster_id: str = ""
 
 
 def encode(contents: SnapshotContents) -> bytes:
@@ -46,8 +48,9 @@ def encode(contents: SnapshotContents) -> bytes:
     body = command_pb2.Snapshot(
         version=SNAPSHOT_VERSION, last_applied=entry(contents.last_applied), previous=entry(contents.previous),
         members=[command_pb2.Snapshot.Member(raft_address=m.raft_address, node_id=m.node_id,
-                                             grpc_address=m.grpc_address) for m in contents.members],
-        state=contents.state, state_sha256=hashlib.sha256(contents.state).digest(),
+                                             grpc_address=m.grpc_address, added_index=m.added_index)
+                 for m in contents.members],
+        state=contents.state, state_sha256=hashlib.sha256(contents.state).digest(), cluster_id=contents.cluster_id,
     ).SerializeToString(deterministic=True)
     return MAGIC + hashlib.sha256(body).digest() + body
 
@@ -75,5 +78,5 @@ def decode(data: bytes) -> SnapshotContents:
 
     return SnapshotContents(
         entry(message.last_applied), entry(message.previous),
-        tuple(MemberAddress(m.raft_address, m.node_id, m.grpc_address) for m in message.members),
-        message.state)
+        tuple(MemberAddress(m.raft_address, m.node_id, m.grpc_address, m.added_index) for m in message.members),
+        message.state, message.cluster_id)

@@ -14,10 +14,14 @@
   on every link keeps reads flowing, so the timeout only fires on links that are really dead.
 - Membership only through the coordinator's Admin API: pysyncobj's `syncobj_admin` utility
   commands (add, remove, set_version, transfer) are not registered on the Raft port.
+- Cluster identity: the handshake names the cluster as well as the node. A peer of another
+  cluster (or one that names none) is refused and logged even if it holds the secret, so two
+  clusters that share a secret never exchange a log entry (issue 8, defect 7).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from pysyncobj.dns_resolver import globalDnsResolver
@@ -28,6 +32,7 @@ from pysyncobj.transport import TCPTransport
 if TYPE_CHECKING:
     from coordinator.replication.raft import CoordinatorRaft
 
+log = logging.getLogger(__name__)
 ACK_TYPES = frozenset({"next_node_idx", "response_vote"})
 PING: dict[str, str] = {"type": "ping"}
 UTILITY_COMMANDS_ALLOWED = frozenset({"status"})
@@ -39,6 +44,8 @@ class CoordinatorTransport(TCPTransport):  # type: ignore[misc]
     def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:
         self._last_ping = 0.0
         self.pending_acks: list[tuple[Any, dict[str, Any]]] = []
+        self.foreign_peers_refused = 0
+        self._refusals_logged: set[str] = set()
         super().__init__(syncObj, selfNode, otherNodes)
 
     def setOnUtilityMessageCallback(self, message: str, callback: Any) -> None:
@@ -67,6 +74,32 @@ class CoordinatorTransport(TCPTransport):  # type: ignore[misc]
                 # earlier would be taken for the handshake message and break the link.
                 if self._syncObj.isNodeConnected(node):
                     super().send(node, PING)
+
+    def _sendSelfAddress(self, conn: Any) -> None:
+        """The handshake: who this node is (or "readonly" for a learner) and which cluster."""
+        node = "readonly" if self._selfIsReadonlyNode else self._selfNode.address
+        conn.send({"node": node, "cluster_id": self._syncObj.cluster_id})
+
+    def _onIncomingMessageReceived(self, conn: Any, message: Any) -> None:
+        if (self._syncObj.encryptor and not conn.sendRandKey) or isinstance(message, list):
+            super()._onIncomingMessageReceived(conn, message)  # key exchange, or a utility command
+            return
+        claimed = message.get("node") if isinstance(message, dict) else None
+        theirs = message.get("cluster_id", "") if isinstance(message, dict) else ""
+        ours = self._syncObj.cluster_id
+        if not isinstance(claimed, str) or (ours and theirs != ours):
+            self._refuse(conn, f"{claimed!r} of cluster {theirs or '(none named)'}", ours)
+            return
+        super()._onIncomingMessageReceived(conn, claimed)
+
+    def _refuse(self, conn: Any, peer: str, ours: str) -> None:
+        self.foreign_peers_refused += 1
+        if peer not in self._refusals_logged:
+            self._refusals_logged.add(peer)
+            log.error("refused a Raft connection from %s: this node belongs to cluster %s (it holds the secret but "
+                      "is not one of ours; check its data directory and config)", peer, ours)
+        conn.disconnect()
+        self._unknownConnections.discard(conn)
 
     def _connectIfNecessarySingle(self, node: Any) -> bool:
         """pysyncobj's reconnect logic, dialling the address from the dial table."""

@@ -133,7 +133,8 @@ class AdminService(admin_pb2_grpc.AdminServicer):
             last_log_index=raft.last_log_index, first_log_index=raft.first_log_index,
             acked_entries_truncated=raft.acked_entries_truncated, leader_grpc_address=raft.leader_grpc_address,
             handoff_to=leadership.handoff_to, uptime_s=int(time.monotonic() - self._started_at),
-            raft_address=self._p.raft.identity.address, has_quorum=bool(self._p.raft.hasQuorum))
+            raft_address=self._p.raft.identity.address, has_quorum=bool(self._p.raft.hasQuorum),
+            cluster_id=self._p.raft.cluster_id)
 
     def ListOrders(self, request: admin_pb2.ListOrdersRequest, context: grpc.ServicerContext) -> Any:
         def render(orders: list[Any]) -> admin_pb2.ListOrdersResponse:

@@ -127,6 +127,7 @@ class StatusResponse(_message.Message):
     UPTIME_S_FIELD_NUMBER: _builtins.int
     RAFT_ADDRESS_FIELD_NUMBER: _builtins.int
     HAS_QUORUM_FIELD_NUMBER: _builtins.int
+    CLUSTER_ID_FIELD_NUMBER: _builtins.int
     node_id: _builtins.str
     role: Global___Role.ValueType
     term: _builtins.int
@@ -156,6 +157,8 @@ class StatusResponse(_message.Message):
     """this node's advertised Raft address"""
     has_quorum: _builtins.bool
     """this node is connected to a majority of voters"""
+    cluster_id: _builtins.str
+    """generated when the cluster was founded; peers of another cluster are refused"""
     @_builtins.property
     def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___Member]: ...
     def __init__(
@@ -183,10 +186,11 @@ class StatusResponse(_message.Message):
         uptime_s: _builtins.int = ...,
         raft_address: _builtins.str = ...,
         has_quorum: _builtins.bool = ...,
+        cluster_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acked_entries_truncated", b"acked_entries_truncated", "applied_index", b"applied_index", "commit_index", b"commit_index", "digest", b"digest", "epoch", b"epoch", "first_log_index", b"first_log_index", "halt_reason", b"halt_reason", "halted", b"halted", "handoff_to", b"handoff_to", "has_quorum", b"has_quorum", "holder_id", b"holder_id", "last_log_index", b"last_log_index", "leader_grpc_address", b"leader_grpc_address", "leader_id", b"leader_id", "lease_remaining_ms", b"lease_remaining_ms", "members", b"members", "node_id", b"node_id", "raft_address", b"raft_address", "role", b"role", "term", b"term", "ttl_ms", b"ttl_ms", "uptime_s", b"uptime_s"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acked_entries_truncated", b"acked_entries_truncated", "applied_index", b"applied_index", "cluster_id", b"cluster_id", "commit_index", b"commit_index", "digest", b"digest", "epoch", b"epoch", "first_log_index", b"first_log_index", "halt_reason", b"halt_reason", "halted", b"halted", "handoff_to", b"handoff_to", "has_quorum", b"has_quorum", "holder_id", b"holder_id", "last_log_index", b"last_log_index", "leader_grpc_address", b"leader_grpc_address", "leader_id", b"leader_id", "lease_remaining_ms", b"lease_remaining_ms", "members", b"members", "node_id", b"node_id", "raft_address", b"raft_address", "role", b"role", "term", b"term", "ttl_ms", b"ttl_ms", "uptime_s", b"uptime_s"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -445,19 +445,23 @@ class Snapshot(_message.Message):
         RAFT_ADDRESS_FIELD_NUMBER: _builtins.int
         NODE_ID_FIELD_NUMBER: _builtins.int
         GRPC_ADDRESS_FIELD_NUMBER: _builtins.int
+        ADDED_INDEX_FIELD_NUMBER: _builtins.int
         raft_address: _builtins.str
         node_id: _builtins.str
         grpc_address: _builtins.str
+        added_index: _builtins.int
+        """the log index of the committed change that added it (0: a founding member)"""
         def __init__(
             self,
             *,
             raft_address: _builtins.str = ...,
             node_id: _builtins.str = ...,
             grpc_address: _builtins.str = ...,
+            added_index: _builtins.int = ...,
         ) -> None: ...
         _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
         def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["grpc_address", b"grpc_address", "node_id", b"node_id", "raft_address", b"raft_address"]  # noqa: Y015
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["added_index", b"added_index", "grpc_address", b"grpc_address", "node_id", b"node_id", "raft_address", b"raft_address"]  # noqa: Y015
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -467,10 +471,13 @@ class Snapshot(_message.Message):
     MEMBERS_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
     STATE_SHA256_FIELD_NUMBER: _builtins.int
+    CLUSTER_ID_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     state: _builtins.bytes
     """coordinator.core canonical snapshot bytes"""
     state_sha256: _builtins.bytes
+    cluster_id: _builtins.str
+    """the cluster that wrote it; a node of another cluster refuses it"""
     @_builtins.property
     def last_applied(self) -> Global___Snapshot.Entry:
         """the entry the state includes last"""
@@ -480,7 +487,9 @@ class Snapshot(_message.Message):
         """the one before it (pysyncobj keeps both)"""
 
     @_builtins.property
-    def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___Snapshot.Member]: ...
+    def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___Snapshot.Member]:
+        """the committed membership at last_applied, never an uncommitted change"""
+
     def __init__(
         self,
         *,
@@ -490,10 +499,11 @@ class Snapshot(_message.Message):
         members: _abc.Iterable[Global___Snapshot.Member] | None = ...,
         state: _builtins.bytes = ...,
         state_sha256: _builtins.bytes = ...,
+        cluster_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["last_applied", b"last_applied", "previous", b"previous"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_applied", b"last_applied", "members", b"members", "previous", b"previous", "state", b"state", "state_sha256", b"state_sha256", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_id", b"cluster_id", "last_applied", b"last_applied", "members", b"members", "previous", b"previous", "state", b"state", "state_sha256", b"state_sha256", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

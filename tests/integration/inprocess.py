@@ -14,11 +14,13 @@ from coordinator.replication.raft import CoordinatorRaft, RaftSettings, make_nod
 from coordinator.replication.state import ReplicatedState
 
 SECRET = "test-secret-0123456789"
+CLUSTER_ID = "c0ffee0123456789"
 
 
 class InProcessCluster:
     def __init__(self, base: Path, size: int = 3, settings: RaftSettings | None = None,
-                 journal_factory: Callable[..., RocksJournal] = RocksJournal, log_guards: bool = True) -> None:
+                 journal_factory: Callable[..., RocksJournal] = RocksJournal, log_guards: bool = True,
+                 cluster_id: str = CLUSTER_ID) -> None:
         ports = free_ports(2 * size)
         self.addresses = [f"127.0.0.1:{ports[i]}" for i in range(size)]
         self.nodes: list[CoordinatorRaft] = []
@@ -34,7 +36,9 @@ class InProcessCluster:
             self.nodes.append(CoordinatorRaft(
                 self_node=make_node(address, f"n{i}", f"127.0.0.1:{ports[size + i]}"), peers=peers,
                 settings=settings, cluster_secret=SECRET, bind_address=address, journal=journal,
-                replicated=ReplicatedState(), log_guards=log_guards))
+                replicated=ReplicatedState(), log_guards=log_guards, cluster_id=cluster_id))
+        self.base = base
+        self.ports = ports
 
     def leader(self, timeout_s: float = 15.0) -> CoordinatorRaft:
         def find() -> CoordinatorRaft | None:

@@ -1,0 +1,109 @@
+"""Who may join the log: a peer of another cluster, a learner whose add entry was compacted
+(issue 8, defects 4 and 7). Real Raft nodes in one process, real RocksDB."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from coordinator.core.commands import Barrier
+from coordinator.localcluster import free_ports, wait_until
+from coordinator.replication.journal import RocksJournal
+from coordinator.replication.raft import CoordinatorRaft, RaftSettings, make_node
+from coordinator.replication.state import ReplicatedState
+from tests.integration.inprocess import SECRET, InProcessCluster
+from tests.integration.test_replication_repair import submit_many
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[InProcessCluster]:
+    (tmp_path / "a").mkdir()
+    built = InProcessCluster(tmp_path / "a", settings=RaftSettings(compaction_min_entries=200))
+    yield built
+    built.close()
+
+
+def node_at(base: Path, address: str, node_id: str, peers: list[CoordinatorRaft], cluster_id: str,
+            learner: bool = False, floors: list[int] | None = None) -> CoordinatorRaft:
+    base.mkdir(parents=True, exist_ok=True)
+    journal = RocksJournal(base / "raft", base / "snapshot.bin")
+    recorded = floors if floors is not None else []
+    return CoordinatorRaft(
+        self_node=make_node(address, node_id, "127.0.0.1:1"), peers=[p.identity for p in peers],
+        settings=peers[0].settings, cluster_secret=SECRET, bind_address=address, journal=journal,
+        replicated=ReplicatedState(), learner=learner, learner_floor=recorded[-1] if recorded else None,
+        on_learner_floor=recorded.append, cluster_id=cluster_id)
+
+
+def test_a_node_of_another_cluster_that_holds_the_secret_is_refused(cluster: InProcessCluster, tmp_path: Path) -> None:
+    """Defect 7: the Raft handshake carried no cluster identity. A node of another cluster that
+    shares the secret, started at a member's address, was taken for that member: it received
+    this cluster's log and counted toward its majorities."""
+    leader = cluster.leader()
+    leader.propose(Barrier(), 5)
+    victim = next(n for n in cluster.nodes if n is not leader)
+    address = victim.identity.address
+    victim.destroy_synchronous()
+    others = [n for n in cluster.nodes if n is not victim]
+    impostor = node_at(tmp_path / "impostor", address, victim.identity.node_id, others, cluster_id="another-cluster")
+    try:
+        time.sleep(2 * leader.settings.election_max_s)  # an observation window: nothing must arrive
+        assert impostor.journal.last_index <= 1, f"the impostor received {impostor.journal.last_index} entries"
+        assert sum(n._SyncObj__transport.foreign_peers_refused for n in others) > 0
+        assert cluster.leader().propose(Barrier(), 5) is not None
+    finally:
+        impostor.destroy_synchronous()
+
+
+def test_a_learner_whose_add_entry_was_compacted_away_is_still_promoted(cluster: InProcessCluster,
+                                                                       tmp_path: Path) -> None:
+    """Defect 4: a learner decided its promotion by searching its live log for the add entry;
+    when it was behind and caught up through a snapshot taken after the add, the entry was
+    compacted away and it stayed a learner forever."""
+    leader = cluster.leader()
+    leader.propose(Barrier(), 5)
+    address = f"127.0.0.1:{free_ports(1)[0]}"
+    floors: list[int] = []
+    learner = node_at(tmp_path / "dc4", address, "dc4", cluster.nodes, cluster.nodes[0].cluster_id, learner=True,
+                      floors=floors)
+    wait_until(lambda: floors or None, 10, "the learner's first AppendEntries")
+    learner.destroy_synchronous()  # it falls behind while the change commits and is compacted
+    leader.change_membership("add", make_node(address, "dc4", "127.0.0.1:1"), 10)
+    add_index = leader.journal.last_index
+    submit_many(leader, 600, "after-add-")
+    wait_until(lambda: leader.journal.first_index > add_index or None, 15, "the leader to compact the add entry away")
+    again = node_at(tmp_path / "dc4", address, "dc4", cluster.nodes, cluster.nodes[0].cluster_id, learner=True,
+                    floors=floors)
+    try:
+        wait_until(lambda: again.raftLastApplied > add_index or None, 20, "the learner to catch up by snapshot")
+        assert add_index not in {index for _c, index, _t in again.journal.entries()}
+        assert again.promotion_committed()
+    finally:
+        again.destroy_synchronous()
+
+
+def test_a_snapshot_carries_only_the_committed_membership(cluster: InProcessCluster, monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """Defect 7: a snapshot's membership was pysyncobj's view as of the last append, so a change
+    a leader appended but never committed lived on in every follower that installed it."""
+    from coordinator.replication import snapshots
+    from tests.integration.test_replication_repair import Partition
+
+    leader = cluster.leader()
+    leader.propose(Barrier(), 5)
+    partition = Partition(monkeypatch)
+    partition.isolate(leader)
+    stranger = make_node(f"127.0.0.1:{free_ports(1)[0]}", "dc4", "127.0.0.1:1")
+    leader.run_on_tick(lambda: leader.addNodeToCluster(stranger))
+    wait_until(lambda: any(n.address == stranger.address for n in leader.otherNodes) or None, 5,
+               "the isolated leader to append the change it cannot commit")
+    written_before = leader.journal.stored_snapshot()
+    leader.run_on_tick(leader.forceLogCompaction)
+    wait_until(lambda: leader.journal.stored_snapshot() != written_before or None, 10, "a snapshot")
+    contents = snapshots.decode(leader.journal.stored_snapshot() or b"")
+    assert stranger.address not in {m.raft_address for m in contents.members}
+    assert {m.node_id for m in contents.members} == {"n0", "n1", "n2"}
+    assert contents.cluster_id == leader.cluster_id
