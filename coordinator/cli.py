@@ -41,13 +41,17 @@ def main() -> None:
 @click.option("--metrics-address", help="node.metrics_address")
 @click.option("--log-format", type=click.Choice(["text", "json"]), help="node.log_format")
 @click.option("--timing-preset", type=click.Choice(["lan", "wan"]), help="timing.preset")
+@click.option("--bootstrap", is_flag=True, envvar="COORDINATOR_BOOTSTRAP",
+              help="First start of a new cluster: let this voter create its empty data directory. Never for a "
+                   "node that lost its data (see docs/operations.md).")
 def serve(config_path: Path | None, node_id: str | None, timing_preset: str | None, join: bool | None,
-          **node_flags: Any) -> None:
+          bootstrap: bool, **node_flags: Any) -> None:
     """Run one coordinator node until SIGTERM.
 
     \b
     Example:
-      coordinator serve --config /etc/coordinator/node.toml
+      coordinator serve --config /etc/coordinator/node.toml --bootstrap   # first start of a new cluster
+      coordinator serve --config /etc/coordinator/node.toml               # every start after that
       COORDINATOR_DATA_DIR=/data coordinator serve --config node.toml --log-format json
     """
     from coordinator import config, logs
@@ -63,7 +67,7 @@ def serve(config_path: Path | None, node_id: str | None, timing_preset: str | No
         click.echo(f"coordinator serve: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     context = logs.configure(cfg.node_id, cfg.log_format)
-    sys.exit(run(cfg, log_context=context))
+    sys.exit(run(cfg, log_context=context, bootstrap=bootstrap))
 
 
 @main.command()

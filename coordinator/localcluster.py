@@ -101,6 +101,7 @@ class LocalNode:
     directory: Path
     process: subprocess.Popen[bytes] | None = None
     extra_config: str = ""
+    started: bool = False     # a voter's first start bootstraps its data directory; later ones must not
 
     @property
     def config_path(self) -> Path:
@@ -212,9 +213,11 @@ class LocalCluster:
             self.write_config(node)
         log = open(node.log_path, "ab")  # noqa: SIM115 (the child owns it)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        bootstrap = [] if node.started else ["--bootstrap"]
         node.process = subprocess.Popen(
-            [sys.executable, "-m", "coordinator", "serve", "--config", str(node.config_path)],
+            [sys.executable, "-m", "coordinator", "serve", "--config", str(node.config_path), *bootstrap],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        node.started = True
         log.close()
         return node
 

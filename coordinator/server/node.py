@@ -1,13 +1,12 @@
 """One coordinator node process: data directory, Raft log, Raft node, lease timer, gRPC server.
 
-Start-up refuses, with a message naming the problem, a data directory that belongs to another
-node, is not a coordinator data directory, or is unreadable; it never overwrites data. SIGTERM
-stops the node gracefully: health NOT_SERVING, gRPC drained, the log synced and closed.
+Start-up refuses, with a message naming the problem, a data directory it must not use
+(datadir.py). SIGTERM stops the node gracefully: health NOT_SERVING, gRPC drained, the log
+synced and closed.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -16,7 +15,6 @@ import sys
 import threading
 import time
 from concurrent import futures
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -30,42 +28,17 @@ from coordinator.replication.journal import DataDirError, RocksJournal
 from coordinator.replication.leases import LeaseKeeper
 from coordinator.replication.raft import CoordinatorRaft, make_node
 from coordinator.replication.state import ReplicatedState
+from coordinator.server import datadir
 from coordinator.server.pipeline import CHANNEL_OPTIONS, Pipeline
 from coordinator.server.services import AdminService, EngineService
 from coordinator.v1 import admin_pb2, admin_pb2_grpc, engine_pb2, engine_pb2_grpc
 
 log = logging.getLogger(__name__)
-IDENTITY_FILE = "node.json"
 SERVICES = ("coordinator.v1.Engine", "coordinator.v1.Admin")
 
 
 class StartupError(RuntimeError):
     """The node cannot start; the message says why."""
-
-
-def prepare_data_dir(data_dir: Path, node_id: str) -> None:
-    """Creates a new data directory, or checks that an existing one belongs to `node_id`."""
-    identity = data_dir / IDENTITY_FILE
-    try:
-        if data_dir.exists():
-            if not data_dir.is_dir():
-                raise DataDirError(f"data_dir {data_dir} is not a directory")
-            entries = [p.name for p in data_dir.iterdir()]
-            if entries and not identity.exists():
-                raise DataDirError(f"data_dir {data_dir} is not empty and has no {IDENTITY_FILE}: it is not a "
-                                   "coordinator data directory; refusing to write into it")
-        if identity.exists():
-            try:
-                owner = json.loads(identity.read_text())["node_id"]
-            except (ValueError, KeyError) as exc:
-                raise DataDirError(f"{identity} is corrupt ({exc}); refusing to start") from exc
-            if owner != node_id:
-                raise DataDirError(f"data_dir {data_dir} belongs to node {owner!r}, not {node_id!r}")
-            return
-        data_dir.mkdir(parents=True, exist_ok=True)
-        identity.write_text(json.dumps({"node_id": node_id, "format": 1}) + "\n")
-    except PermissionError as exc:
-        raise DataDirError(f"data_dir {data_dir} is not accessible: {exc.strerror}") from exc
 
 
 def check_port_free(address: str, what: str) -> None:
@@ -78,28 +51,6 @@ def check_port_free(address: str, what: str) -> None:
         raise StartupError(f"{what} {address} cannot be bound: {exc.strerror}") from exc
 
 
-def _identity(data_dir: Path) -> dict[str, Any]:
-    try:
-        document: dict[str, Any] = json.loads((data_dir / IDENTITY_FILE).read_text())
-        return document
-    except (OSError, ValueError):
-        return {}
-
-
-def _update_identity(data_dir: Path, **fields: Any) -> None:
-    document = {**_identity(data_dir), **fields}
-    (data_dir / IDENTITY_FILE).write_text(json.dumps(document, sort_keys=True) + "\n")
-
-
-def mark_voter(data_dir: Path, node_id: str) -> None:
-    """Records that this node is a voter, so that a restart does not rejoin as a learner."""
-    _update_identity(data_dir, node_id=node_id, format=1, voter=True)
-
-
-def is_voter(data_dir: Path) -> bool:
-    return bool(_identity(data_dir).get("voter"))
-
-
 class CoordinatorNode:
     """Must be started from the process's main thread (pysyncobj ticks while it lives).
 
@@ -109,9 +60,11 @@ class CoordinatorNode:
     the same log, in the same process, without dropping the gRPC server.
     """
 
-    def __init__(self, config: NodeConfig, *, log_guards: bool = True) -> None:
+    def __init__(self, config: NodeConfig, *, log_guards: bool = True, bootstrap: bool = False) -> None:
         self.config = config
         self._log_guards = log_guards
+        self._bootstrap = bootstrap
+        self.cluster_id = ""
         self.stopping = threading.Event()
         self.started_at = time.monotonic()
         self.raft: CoordinatorRaft | None = None
@@ -124,13 +77,14 @@ class CoordinatorNode:
 
     def start(self) -> None:
         c = self.config
-        prepare_data_dir(c.data_dir, c.node_id)
-        learner = c.join and not is_voter(c.data_dir)
+        datadir.prepare(c.data_dir, c.node_id, bootstrap=self._bootstrap, join=c.join)
+        learner = c.join and not datadir.is_voter(c.data_dir)
         if not learner:
             check_port_free(c.raft_bind, "node.raft_address")
+        self.cluster_id = self._cluster_id(learner)
         self.raft = self._start_raft(learner, [make_node(p.raft_address, p.id, p.grpc_address) for p in c.peers])
         if not learner:
-            mark_voter(c.data_dir, c.node_id)
+            datadir.mark_voter(c.data_dir, c.node_id)
         self.metrics.attach(lambda: self.raft)
         if c.metrics_address:
             try:
@@ -166,6 +120,21 @@ class CoordinatorNode:
         log.info("node %s serving gRPC on %s, Raft on %s (advertised %s)%s, data in %s", c.node_id, c.grpc_listen,
                  c.raft_bind, c.raft_advertise, " as a learner" if learner else "", c.data_dir)
 
+    def _cluster_id(self, learner: bool) -> str:
+        """The stored cluster id; else the founding one (a founding voter) or a peer's (a learner)."""
+        c = self.config
+        stored = datadir.read(c.data_dir).get("cluster_id")
+        if isinstance(stored, str) and stored:
+            return stored
+        if learner:
+            cluster_id = learn_cluster_id([c.dial.get(p.grpc_address, p.grpc_address) for p in c.peers])
+        else:
+            cluster_id = datadir.founding_cluster_id([(c.node_id, c.raft_advertise), *((p.id, p.raft_address)
+                                                                                         for p in c.peers)])
+        datadir.update(c.data_dir, cluster_id=cluster_id)
+        log.info("cluster id %s", cluster_id)
+        return cluster_id
+
     def _start_raft(self, learner: bool, peers: list[Any]) -> CoordinatorRaft:
         c = self.config
         journal = RocksJournal(c.data_dir / "raft", c.data_dir / "snapshot.bin",
@@ -177,8 +146,8 @@ class CoordinatorNode:
             self_node=make_node(c.raft_advertise, c.node_id, c.grpc_address), peers=peers, settings=c.raft,
             cluster_secret=c.cluster_secret, bind_address=c.raft_bind, journal=journal, replicated=state,
             dial_table=c.dial, log_guards=self._log_guards, learner=learner,
-            learner_floor=_identity(c.data_dir).get("learner_floor"),
-            on_learner_floor=lambda floor: _update_identity(c.data_dir, learner_floor=floor))
+            learner_floor=datadir.read(c.data_dir).get("learner_floor"),
+            on_learner_floor=lambda floor: datadir.update(c.data_dir, learner_floor=floor), cluster_id=self.cluster_id)
         self._keeper = LeaseKeeper(raft)
         self._keeper.start()
         return raft
@@ -195,7 +164,7 @@ class CoordinatorNode:
             self._keeper.stop()
         raft.destroy_synchronous()
         self.raft = self._start_raft(False, peers)
-        mark_voter(self.config.data_dir, self.config.node_id)
+        datadir.mark_voter(self.config.data_dir, self.config.node_id)
         if self._pipeline is not None:
             self._pipeline.rebind(self.raft)
         return True
@@ -242,14 +211,34 @@ class CoordinatorNode:
         self.stop()
 
 
-def run(config: NodeConfig, *, log_guards: bool = True, log_context: Any = None) -> int:
+def learn_cluster_id(peer_grpc_addresses: list[str], timeout_s: float = 10.0) -> str:
+    """A joining learner asks its configured peers which cluster it is joining."""
+    deadline = time.monotonic() + timeout_s
+    for _attempt in range(100):
+        for address in peer_grpc_addresses:
+            with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+                try:
+                    status = admin_pb2_grpc.AdminStub(channel).Status(  # type: ignore[no-untyped-call]
+                        admin_pb2.StatusRequest(), timeout=1.0)
+                except grpc.RpcError:
+                    continue
+            if status.cluster_id:
+                return str(status.cluster_id)
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    raise StartupError(f"cannot learn the cluster id: none of the peers {', '.join(peer_grpc_addresses)} answered "
+                       "Status; a learner joins through its [[peers]], which must be running")
+
+
+def run(config: NodeConfig, *, log_guards: bool = True, log_context: Any = None, bootstrap: bool = False) -> int:
     """`coordinator serve`: start, serve until signalled, stop. Returns the exit status.
     `log_context` (from coordinator.logs.configure) gets the node's term and epoch."""
     sys.setswitchinterval(0.001)  # shorter GIL hand-offs: fsync and network threads wait less
     if os.environ.get("COORDINATOR_UNSAFE_DISABLE_LOG_GUARDS") == "1":
         log.warning("UNSAFE: the log-matching guards are disabled (benchmarking pysyncobj's defect only)")
         log_guards = False
-    node = CoordinatorNode(config, log_guards=log_guards)
+    node = CoordinatorNode(config, log_guards=log_guards, bootstrap=bootstrap)
     if log_context is not None:
         log_context.context = node.log_context
     try:

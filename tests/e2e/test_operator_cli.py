@@ -166,6 +166,25 @@ def test_adding_a_node_while_a_voter_is_down_is_refused_and_the_cluster_keeps_co
     assert f"{learner.node_id} is a voter" in out
 
 
+def test_a_voter_restarted_with_an_emptied_data_directory_refuses_to_start(make_cluster: MakeCluster) -> None:
+    """Issue 8, defect 9: it came back at term 0 with no vote and no log, ready to vote for any
+    candidate. Only the first start of a new cluster (--bootstrap) may create a voter's data."""
+    import shutil
+
+    cluster = make_cluster().start()
+    leader = cluster.wait_for_leader()
+    victim = next(n for n in cluster.nodes if n != leader)
+    cluster.kill(victim)
+    shutil.rmtree(cluster.nodes[victim].data_dir)
+    cluster.start_node(victim)
+    process = cluster.nodes[victim].process
+    assert process is not None and process.wait(30) == 2
+    tail = cluster.log_tail(victim, 20)
+    assert "no log and no vote" in tail and "--bootstrap" in tail, tail
+    assert not cluster.nodes[victim].data_dir.exists()
+    ok(cli(cluster, "halt", "--reason", "the other two still commit"))
+
+
 def test_halt_stops_new_orders_everywhere_and_resume_lets_them_in(make_cluster: MakeCluster) -> None:
     cluster = make_cluster().start()
     client = CoordinatorClient(cluster.addresses())
