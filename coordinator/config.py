@@ -41,7 +41,7 @@ from typing import Any
 
 from coordinator.core.refusals import InvalidCommand
 from coordinator.core.validation import check_id
-from coordinator.replication.raft import RaftSettings
+from coordinator.replication.settings import RaftSettings
 
 SECRET_MIN_LENGTH = 16
 

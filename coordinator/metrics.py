@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 from coordinator.core.results import Refused, Result
 
 if TYPE_CHECKING:
-    from coordinator.replication.raft import CoordinatorRaft
+    from coordinator.replication.raft import RaftNode
 
 FAST_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 ROLES = ("FOLLOWER", "CANDIDATE", "LEADER", "LEARNER")
@@ -38,11 +38,11 @@ class NodeMetrics:
                                 ["reason"], registry=self.registry)
         self.proposals = Histogram("coordinator_propose_seconds", "gRPC proposals from submission to apply",
                                    ["outcome"], buckets=FAST_BUCKETS, registry=self.registry)
-        self._raft: Callable[[], CoordinatorRaft | None] = lambda: None
+        self._raft: Callable[[], RaftNode | None] = lambda: None
         self.registry.register(_StateCollector(self))
         self._server: Any = None
 
-    def attach(self, raft: Callable[[], CoordinatorRaft | None]) -> None:
+    def attach(self, raft: Callable[[], RaftNode | None]) -> None:
         """Where the gauges read from (a getter: a learner's Raft node is replaced on promotion)."""
         self._raft = raft
 
@@ -94,12 +94,21 @@ class _StateCollector(Collector):
         yield gauge("coordinator_raft_applied_index", "Highest applied log index", status.applied_index)
         yield gauge("coordinator_raft_last_log_index", "Last index in this node's log", status.last_log_index)
         yield gauge("coordinator_raft_has_quorum", "1 if connected to a majority of voters",
-                    1.0 if raft.hasQuorum else 0.0)
-        yield gauge("coordinator_raft_elections_total", "Elections this node started", raft.elections_started)
+                    1.0 if raft.has_quorum() else 0.0)
+        counters = raft.counters()
+        yield gauge("coordinator_raft_elections_total", "Elections this node started", counters.elections_started)
         yield gauge("coordinator_raft_leader_changes_total", "Times this node became or stopped being leader",
-                    raft.leader_changes)
+                    counters.leader_changes)
         yield gauge("coordinator_raft_acked_entries_truncated_total",
-                    "Acknowledged log entries this node truncated (must stay 0)", raft.acked_entries_truncated)
+                    "Acknowledged log entries this node truncated (must stay 0)", counters.acked_entries_truncated)
+        yield gauge("coordinator_raft_prevote_rounds_total", "Pre-vote rounds this node started",
+                    counters.prevote_rounds)
+        yield gauge("coordinator_raft_commits_held_total",
+                    "Commit-index advances refused because the message proved nothing about the log",
+                    counters.commits_held)
+        yield gauge("coordinator_raft_foreign_peers_refused_total",
+                    "Raft connections refused because the peer named another cluster (or none)",
+                    counters.foreign_peers_refused)
         yield gauge("coordinator_raft_members", "Voters in this node's configuration", len(status.members))
         lag = GaugeMetricFamily("coordinator_raft_follower_lag_entries",
                                 "Entries a follower is behind the leader (on the leader only)", labels=["peer"])

@@ -18,18 +18,31 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from coordinator.core.commands import Barrier, Expire
+from coordinator.core.commands import Barrier, Command, Expire
 from coordinator.core.lease import DueLease
 from coordinator.core.results import Ack
-from coordinator.replication.raft import CoordinatorRaft
+from coordinator.replication.state import ReplicatedState
 
 log = logging.getLogger(__name__)
 
 
+class LeaderView(Protocol):
+    """What the keeper needs of a Raft node (the facade in raft.py is one)."""
+
+    replicated: ReplicatedState
+
+    def is_leader(self) -> bool: ...
+
+    def term(self) -> int: ...
+
+    def propose_async(self, command: Command, callback: Callable[[Any, int], None]) -> None: ...
+
+
 class LeaseKeeper:
-    def __init__(self, raft: CoordinatorRaft, period_s: float = 0.005, expire_retry_s: float = 2.0) -> None:
+    def __init__(self, raft: LeaderView, period_s: float = 0.005, expire_retry_s: float = 2.0) -> None:
         self._raft = raft
         self._state = raft.replicated
         self._period_s = period_s
@@ -58,7 +71,7 @@ class LeaseKeeper:
             self._barrier_term = None
             self._expiring = None
             return
-        term = self._raft.raftCurrentTerm
+        term = self._raft.term()
         if not self._state.lease_armed():
             self._expiring = None
             if self._barrier_term != term:
@@ -78,7 +91,7 @@ class LeaseKeeper:
                 and now_ns - self._expiring[1] < self._expire_retry_ns)
 
     def _on_barrier(self, term: int, error: int) -> None:
-        if error == 0 and self._raft.is_leader() and self._raft.raftCurrentTerm == term:
+        if error == 0 and self._raft.is_leader() and self._raft.term() == term:
             self._state.arm_lease_timer()
             log.info("lease timer armed in term %d", term)
         elif self._barrier_term == term:

@@ -3,7 +3,7 @@
 - Durability before acknowledgement, in groups: a follower's `next_node_idx` (its append
   acknowledgement) and `response_vote` are held while the tick processes the messages that
   arrived together, then the journal is synced once and they all go out
-  (raft.CoordinatorRaft.flush_acks). One fsync per burst of AppendEntries, not one per message.
+  (syncobj_patch.CoordinatorSyncObj.flush_acks). One fsync per burst of AppendEntries, not one per message.
 - A dial table: each peer is dialled at an address of this process's choosing (by default
   its advertised Raft address), so a proxy can sit on each (node, peer) link. pysyncobj opens
   one TCP connection per pair, from the node whose address sorts higher; identities stay the
@@ -30,7 +30,7 @@ from pysyncobj.tcp_connection import CONNECTION_STATE
 from pysyncobj.transport import TCPTransport
 
 if TYPE_CHECKING:
-    from coordinator.replication.raft import CoordinatorRaft
+    from coordinator.replication.syncobj_patch import CoordinatorSyncObj
 
 log = logging.getLogger(__name__)
 ACK_TYPES = frozenset({"next_node_idx", "response_vote"})
@@ -39,7 +39,7 @@ UTILITY_COMMANDS_ALLOWED = frozenset({"status"})
 
 
 class CoordinatorTransport(TCPTransport):  # type: ignore[misc]
-    _syncObj: CoordinatorRaft
+    _syncObj: CoordinatorSyncObj
 
     def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:
         self._last_ping = 0.0

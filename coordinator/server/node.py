@@ -26,7 +26,7 @@ from coordinator.metrics import NodeMetrics
 from coordinator.replication.instruments import Failpoints
 from coordinator.replication.journal import DataDirError, RocksJournal
 from coordinator.replication.leases import LeaseKeeper
-from coordinator.replication.raft import CoordinatorRaft, make_node
+from coordinator.replication.raft import MemberAddress, RaftNode
 from coordinator.replication.state import ReplicatedState
 from coordinator.server import datadir
 from coordinator.server.pipeline import CHANNEL_OPTIONS, Pipeline
@@ -67,7 +67,7 @@ class CoordinatorNode:
         self.cluster_id = ""
         self.stopping = threading.Event()
         self.started_at = time.monotonic()
-        self.raft: CoordinatorRaft | None = None
+        self.raft: RaftNode | None = None
         self.metrics = NodeMetrics(config.node_id)
         self._keeper: LeaseKeeper | None = None
         self._server: grpc.Server | None = None
@@ -82,7 +82,7 @@ class CoordinatorNode:
         if not learner:
             check_port_free(c.raft_bind, "node.raft_address")
         self.cluster_id = self._cluster_id(learner)
-        self.raft = self._start_raft(learner, [make_node(p.raft_address, p.id, p.grpc_address) for p in c.peers])
+        self.raft = self._start_raft(learner, [MemberAddress(p.raft_address, p.id, p.grpc_address) for p in c.peers])
         if not learner:
             datadir.mark_voter(c.data_dir, c.node_id)
         self.metrics.attach(lambda: self.raft)
@@ -135,15 +135,15 @@ class CoordinatorNode:
         log.info("cluster id %s", cluster_id)
         return cluster_id
 
-    def _start_raft(self, learner: bool, peers: list[Any]) -> CoordinatorRaft:
+    def _start_raft(self, learner: bool, peers: list[MemberAddress]) -> RaftNode:
         c = self.config
         journal = RocksJournal(c.data_dir / "raft", c.data_dir / "snapshot.bin",
                                audit_retention=c.audit_retention_entries, on_sync=self.metrics.fsync_seconds.observe)
         journal.failpoints = self._failpoints
         state = ReplicatedState()
         state.on_applied = self.metrics.on_applied
-        raft = CoordinatorRaft(
-            self_node=make_node(c.raft_advertise, c.node_id, c.grpc_address), peers=peers, settings=c.raft,
+        raft = RaftNode(
+            identity=MemberAddress(c.raft_advertise, c.node_id, c.grpc_address), peers=peers, settings=c.raft,
             cluster_secret=c.cluster_secret, bind_address=c.raft_bind, journal=journal, replicated=state,
             dial_table=c.dial, log_guards=self._log_guards, learner=learner,
             learner_floor=datadir.read(c.data_dir).get("learner_floor"),
@@ -157,12 +157,12 @@ class CoordinatorNode:
         raft = self.raft
         if raft is None or not raft.learner or not raft.promotion_committed():
             return False
-        peers = [n for n in raft.otherNodes if n.address != self.config.raft_advertise]
+        peers = [m for m in raft.voters() if m.raft_address != self.config.raft_advertise]
         log.info("membership change committed: promoting this learner to a voter with peers %s",
-                 [getattr(n, "node_id", n.address) for n in peers])
+                 [m.node_id for m in peers])
         if self._keeper is not None:
             self._keeper.stop()
-        raft.destroy_synchronous()
+        raft.stop()
         self.raft = self._start_raft(False, peers)
         datadir.mark_voter(self.config.data_dir, self.config.node_id)
         if self._pipeline is not None:
@@ -183,7 +183,7 @@ class CoordinatorNode:
         if self._keeper is not None:
             self._keeper.stop()
         if self.raft is not None:
-            self.raft.destroy_synchronous()  # the tick thread syncs and closes the journal
+            self.raft.stop()  # the tick thread syncs and closes the journal
         self.metrics.stop()
         log.info("node %s stopped", self.config.node_id)
 
@@ -192,7 +192,7 @@ class CoordinatorNode:
         raft = self.raft
         if raft is None:
             return (0, 0)
-        return (raft.raftCurrentTerm, raft.replicated.read(lambda s: s.leadership().epoch))
+        return (raft.term(), raft.replicated.read(lambda s: s.leadership().epoch))
 
     def serve_forever(self) -> None:
         """Runs until SIGTERM or SIGINT, then stops gracefully."""

@@ -25,7 +25,7 @@ from coordinator.core.refusals import InvalidCommand, Reason
 from coordinator.core.results import Refused, Result
 from coordinator.core.state import CoordinatorState
 from coordinator.core.validation import validate_command
-from coordinator.replication.raft import CoordinatorRaft, NoQuorum, OutcomeUnknown, Overloaded, ProposalError
+from coordinator.replication.raft import NoQuorum, OutcomeUnknown, Overloaded, ProposalError, RaftNode
 from coordinator.server.errors import NO_QUORUM, OUTCOME_UNKNOWN, OVERLOADED, abort
 from coordinator.v1 import admin_pb2, engine_pb2, types_pb2
 
@@ -38,7 +38,7 @@ CHANNEL_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
 
 
 class Pipeline:
-    def __init__(self, raft: CoordinatorRaft, node_id: str, commit_timeout_s: float,
+    def __init__(self, raft: RaftNode, node_id: str, commit_timeout_s: float,
                  on_proposed: Callable[[str, float], None] | None = None,
                  dial: Mapping[str, str] | None = None) -> None:
         """`dial` maps a peer's gRPC address to the address to connect to instead (a proxy)."""
@@ -51,7 +51,7 @@ class Pipeline:
         self._channels_lock = threading.Lock()
         self._dial = dict(dial or {})
 
-    def rebind(self, raft: CoordinatorRaft) -> None:
+    def rebind(self, raft: RaftNode) -> None:
         """Serves from a new Raft node (a learner promoted to voter)."""
         self.raft, self.state = raft, raft.replicated
 
@@ -106,8 +106,8 @@ class Pipeline:
         if forwarded_by is not None:
             abort(context, NO_QUORUM, f"node {self.node_id} is not the Raft leader either "
                   f"(forwarded by {forwarded_by!r}); an election is probably in progress")
-        leader = self.raft.leader_node()
-        address = getattr(leader, "grpc_address", "") if leader is not None else ""
+        leader = self.raft.leader()
+        address = leader.grpc_address if leader is not None else ""
         if not address:
             abort(context, NO_QUORUM, "no Raft leader is known right now (an election is probably in progress)")
         response_type = _response_type(method)

@@ -20,12 +20,12 @@ from coordinator.core.results import Ack, FillResult, LeaseResult
 from coordinator.core.validation import check_id
 from coordinator.replication.membership import refuse_add, refuse_remove
 from coordinator.replication.raft import (
+    MemberAddress,
     MembershipRefused,
     NoQuorum,
     OutcomeUnknown,
     ProposalError,
     RaftStatus,
-    make_node,
 )
 from coordinator.server import convert
 from coordinator.server.audit import audit_entries
@@ -133,7 +133,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):
             last_log_index=raft.last_log_index, first_log_index=raft.first_log_index,
             acked_entries_truncated=raft.acked_entries_truncated, leader_grpc_address=raft.leader_grpc_address,
             handoff_to=leadership.handoff_to, uptime_s=int(time.monotonic() - self._started_at),
-            raft_address=self._p.raft.identity.address, has_quorum=bool(self._p.raft.hasQuorum),
+            raft_address=self._p.raft.identity.raft_address, has_quorum=self._p.raft.has_quorum(),
             cluster_id=self._p.raft.cluster_id)
 
     def ListOrders(self, request: admin_pb2.ListOrdersRequest, context: grpc.ServicerContext) -> Any:
@@ -184,7 +184,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):
         refusal = refuse_add(self._p.raft.reachability(), request.node_id)
         if refusal is not None:
             abort(context, MEMBERSHIP_REFUSED, refusal)
-        self._change(context, "add", make_node(request.raft_address, request.node_id, request.grpc_address))
+        self._change(context, "add", MemberAddress(request.raft_address, request.node_id, request.grpc_address))
         return admin_pb2.AddMemberResponse(members=members(self._p.raft.status()))
 
     def RemoveMember(self, request: admin_pb2.RemoveMemberRequest, context: grpc.ServicerContext) -> Any:
@@ -199,8 +199,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):
         refusal = refuse_remove(self._p.raft.reachability(), request.node_id, target.connected)
         if refusal is not None:
             abort(context, MEMBERSHIP_REFUSED, refusal)
-        node = next(n for n in self._p.raft.otherNodes if n.address == target.raft_address)
-        self._change(context, "remove", node)
+        self._change(context, "remove", MemberAddress(target.raft_address, target.node_id, target.grpc_address))
         return admin_pb2.RemoveMemberResponse(members=members(self._p.raft.status()))
 
     def GetRiskLimits(self, request: admin_pb2.GetRiskLimitsRequest, context: grpc.ServicerContext) -> Any:
@@ -223,14 +222,11 @@ class AdminService(admin_pb2_grpc.AdminServicer):
                            context: grpc.ServicerContext) -> Any:
         if not self._p.raft.is_leader():
             return self._p.forward(context, "Admin/TransferLeadership", request)
-        target = None
-        if request.to_node_id:
-            target = next((n for n in self._p.raft.otherNodes
-                           if getattr(n, "node_id", n.address) == request.to_node_id), None)
-            if target is None:
-                abort(context, Reason.INVALID_COMMAND, f"{request.to_node_id!r} is not another voter", "to_node_id")
         try:
-            leader = self._p.raft.transfer_leadership(target, timeout_s=min(10.0, self._p.commit_timeout_s * 2))
+            leader = self._p.raft.transfer_leadership(request.to_node_id or None,
+                                                      timeout_s=min(10.0, self._p.commit_timeout_s * 2))
+        except ValueError as exc:
+            abort(context, Reason.INVALID_COMMAND, str(exc), "to_node_id")
         except MembershipRefused as exc:
             abort(context, MEMBERSHIP_REFUSED, f"{exc}: is the target connected and caught up?")
         return admin_pb2.TransferLeadershipResponse(leader_id=leader)
@@ -247,7 +243,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):
         if batch:
             yield admin_pb2.ExportAuditResponse(entries=batch)
 
-    def _change(self, context: grpc.ServicerContext, action: str, node: Any) -> None:
+    def _change(self, context: grpc.ServicerContext, action: str, node: MemberAddress) -> None:
         try:
             self._p.raft.change_membership(action, node, self._p.commit_timeout_s)
         except MembershipRefused as exc:

@@ -10,8 +10,9 @@ from typing import Any
 
 from coordinator.localcluster import free_ports, wait_until
 from coordinator.replication.journal import RocksJournal
-from coordinator.replication.raft import CoordinatorRaft, RaftSettings, make_node
+from coordinator.replication.raft import RaftSettings
 from coordinator.replication.state import ReplicatedState
+from coordinator.replication.syncobj_patch import CoordinatorSyncObj, make_node
 
 SECRET = "test-secret-0123456789"
 CLUSTER_ID = "c0ffee0123456789"
@@ -23,7 +24,7 @@ class InProcessCluster:
                  cluster_id: str = CLUSTER_ID) -> None:
         ports = free_ports(2 * size)
         self.addresses = [f"127.0.0.1:{ports[i]}" for i in range(size)]
-        self.nodes: list[CoordinatorRaft] = []
+        self.nodes: list[CoordinatorSyncObj] = []
         self.journals: list[Any] = []
         settings = settings or RaftSettings(compaction_min_entries=100_000)
         for i, address in enumerate(self.addresses):
@@ -33,15 +34,15 @@ class InProcessCluster:
             peers = [make_node(a, f"n{k}", f"127.0.0.1:{ports[size + k]}") for k, a in enumerate(self.addresses)
                      if k != i]
             self.journals.append(journal)
-            self.nodes.append(CoordinatorRaft(
+            self.nodes.append(CoordinatorSyncObj(
                 self_node=make_node(address, f"n{i}", f"127.0.0.1:{ports[size + i]}"), peers=peers,
                 settings=settings, cluster_secret=SECRET, bind_address=address, journal=journal,
                 replicated=ReplicatedState(), log_guards=log_guards, cluster_id=cluster_id))
         self.base = base
         self.ports = ports
 
-    def leader(self, timeout_s: float = 15.0) -> CoordinatorRaft:
-        def find() -> CoordinatorRaft | None:
+    def leader(self, timeout_s: float = 15.0) -> CoordinatorSyncObj:
+        def find() -> CoordinatorSyncObj | None:
             leaders = [n for n in self.nodes if n.is_leader()]
             return leaders[0] if len(leaders) == 1 else None
 

@@ -12,8 +12,9 @@ import pytest
 from coordinator.core.commands import Barrier
 from coordinator.localcluster import free_ports, wait_until
 from coordinator.replication.journal import RocksJournal
-from coordinator.replication.raft import CoordinatorRaft, RaftSettings, make_node
+from coordinator.replication.raft import RaftSettings
 from coordinator.replication.state import ReplicatedState
+from coordinator.replication.syncobj_patch import CoordinatorSyncObj, make_node
 from tests.integration.inprocess import SECRET, InProcessCluster
 from tests.integration.test_replication_repair import submit_many
 
@@ -26,12 +27,12 @@ def cluster(tmp_path: Path) -> Iterator[InProcessCluster]:
     built.close()
 
 
-def node_at(base: Path, address: str, node_id: str, peers: list[CoordinatorRaft], cluster_id: str,
-            learner: bool = False, floors: list[int] | None = None) -> CoordinatorRaft:
+def node_at(base: Path, address: str, node_id: str, peers: list[CoordinatorSyncObj], cluster_id: str,
+            learner: bool = False, floors: list[int] | None = None) -> CoordinatorSyncObj:
     base.mkdir(parents=True, exist_ok=True)
     journal = RocksJournal(base / "raft", base / "snapshot.bin")
     recorded = floors if floors is not None else []
-    return CoordinatorRaft(
+    return CoordinatorSyncObj(
         self_node=make_node(address, node_id, "127.0.0.1:1"), peers=[p.identity for p in peers],
         settings=peers[0].settings, cluster_secret=SECRET, bind_address=address, journal=journal,
         replicated=ReplicatedState(), learner=learner, learner_floor=recorded[-1] if recorded else None,

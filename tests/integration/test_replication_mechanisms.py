@@ -22,7 +22,8 @@ from coordinator.core.results import Ack, Refused
 from coordinator.localcluster import free_ports, wait_until
 from coordinator.replication.envelope import ENTRY_TYPE
 from coordinator.replication.journal import RocksJournal
-from coordinator.replication.raft import CoordinatorRaft, MembershipRefused, RaftSettings, make_node
+from coordinator.replication.raft import MembershipRefused, RaftSettings
+from coordinator.replication.syncobj_patch import CoordinatorSyncObj, make_node
 from tests.integration.inprocess import InProcessCluster
 
 
@@ -49,7 +50,7 @@ def cluster(tmp_path: Path) -> Iterator[InProcessCluster]:
     built.close()
 
 
-def load(leader: CoordinatorRaft, count: int, in_flight: int = 1000, prefix: str = "o") -> None:
+def load(leader: CoordinatorSyncObj, count: int, in_flight: int = 1000, prefix: str = "o") -> None:
     """Proposes `count` orders asynchronously, at most `in_flight` outstanding."""
     leader.propose(Campaign("e1", 600_000, f"load-{prefix}"), 5)
     epoch = leader.replicated.read(lambda s: s.leadership().epoch)
@@ -188,7 +189,7 @@ def test_a_missing_cluster_secret_is_refused_at_construction(tmp_path: Path) -> 
 
     journal = RocksJournal(tmp_path / "raft", tmp_path / "snapshot.bin")
     with pytest.raises(ValueError, match="cluster secret is required"):
-        CoordinatorRaft(self_node=make_node("127.0.0.1:1", "n", "127.0.0.1:2"), peers=[], settings=RaftSettings(),
+        CoordinatorSyncObj(self_node=make_node("127.0.0.1:1", "n", "127.0.0.1:2"), peers=[], settings=RaftSettings(),
                         cluster_secret="", bind_address="127.0.0.1:1", journal=journal, replicated=ReplicatedState())
     journal.close()
 
@@ -249,7 +250,7 @@ def test_a_node_cut_off_and_healed_does_not_depose_the_healthy_leader(cluster: I
     assert leader.propose(Barrier(), 5) == Ack()
 
 
-def hold_off_followers_elections(cluster: InProcessCluster, leader: CoordinatorRaft,
+def hold_off_followers_elections(cluster: InProcessCluster, leader: CoordinatorSyncObj,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Every election timeout the followers draw from now on is 30 s, so only the leader's own
     checks are under test."""

@@ -17,7 +17,8 @@ from coordinator.core.commands import Campaign, SubmitOrder
 from coordinator.core.model import Side
 from coordinator.localcluster import wait_until
 from coordinator.replication.envelope import decode
-from coordinator.replication.raft import CoordinatorRaft, RaftSettings
+from coordinator.replication.raft import RaftSettings
+from coordinator.replication.syncobj_patch import CoordinatorSyncObj
 from coordinator.replication.transport import CoordinatorTransport
 from tests.integration.inprocess import InProcessCluster
 
@@ -48,7 +49,7 @@ class Partition:
     def _cuts(self, transport: CoordinatorTransport, node: Any) -> bool:
         return transport._syncObj.identity.address in self.isolated or node.address in self.isolated
 
-    def isolate(self, node: CoordinatorRaft) -> None:
+    def isolate(self, node: CoordinatorSyncObj) -> None:
         self.isolated = {node.identity.address}
 
     def heal(self) -> None:
@@ -63,7 +64,7 @@ class AppliedLog:
         for node in cluster.nodes:
             self._watch(node)
 
-    def _watch(self, node: CoordinatorRaft) -> None:
+    def _watch(self, node: CoordinatorSyncObj) -> None:
         applied = self.by_node.setdefault(node.identity.node_id, [])
         original = node.replicated.apply
 
@@ -73,7 +74,7 @@ class AppliedLog:
 
         node.replicated.apply = apply  # type: ignore[method-assign]
 
-    def order_ids(self, node: CoordinatorRaft) -> set[str]:
+    def order_ids(self, node: CoordinatorSyncObj) -> set[str]:
         ids = set()
         for _index, payload in self.by_node[node.identity.node_id]:
             command, _issued = decode(payload)
@@ -86,7 +87,7 @@ def order(epoch: int, cid: str) -> SubmitOrder:
     return SubmitOrder("e1", epoch, cid, "A1", "BTC", Side.BUY, Decimal(1), Decimal(1))
 
 
-def submit_many(leader: CoordinatorRaft, count: int, prefix: str, in_flight: int = 500) -> None:
+def submit_many(leader: CoordinatorSyncObj, count: int, prefix: str, in_flight: int = 500) -> None:
     """`count` orders through `leader`, at most `in_flight` outstanding; waits for them all."""
     leader.propose(Campaign("e1", 600_000, f"campaign-{prefix}"), 5)
     epoch = leader.replicated.read(lambda s: s.leadership().epoch)
@@ -99,7 +100,7 @@ def submit_many(leader: CoordinatorRaft, count: int, prefix: str, in_flight: int
 
 
 def strand_writes_on_isolated_leader(cluster: InProcessCluster, partition: Partition, count: int
-                                     ) -> tuple[CoordinatorRaft, CoordinatorRaft]:
+                                     ) -> tuple[CoordinatorSyncObj, CoordinatorSyncObj]:
     """Isolates the leader right after it appended `count` orders it cannot replicate; returns
     (the deposed leader, the new leader of the other two)."""
     old = cluster.leader()

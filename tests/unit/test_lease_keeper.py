@@ -33,11 +33,14 @@ class FakeRaft:
     def __init__(self) -> None:
         self.replicated = FakeState()
         self.leader = True
-        self.raftCurrentTerm = 5
+        self.current_term = 5
         self.proposed: list[tuple[Any, Callable[[Any, int], None]]] = []
 
     def is_leader(self) -> bool:
         return self.leader
+
+    def term(self) -> int:
+        return self.current_term
 
     def propose_async(self, command: Any, callback: Callable[[Any, int], None]) -> None:
         self.proposed.append((command, callback))
@@ -57,7 +60,7 @@ def test_a_lease_whose_expire_never_answered_is_proposed_again_by_the_next_leade
     raft.leader = False
     raft.replicated.armed = False
     keeper.step(1_010 * MS)
-    raft.leader, raft.raftCurrentTerm = True, 6
+    raft.leader, raft.current_term = True, 6
     keeper.step(1_020 * MS)
     barrier = next(cb for c, cb in raft.proposed if isinstance(c, Barrier))
     barrier(None, 0)
