@@ -258,6 +258,22 @@ def hold_off_followers_elections(cluster: InProcessCluster, leader: CoordinatorS
         monkeypatch.setattr(follower, "_SyncObj__generateRaftTimeout", lambda: 30.0)
 
 
+def mute_followers(cluster: InProcessCluster, leader: CoordinatorSyncObj, monkeypatch: pytest.MonkeyPatch) -> float:
+    """Drops every message the followers send, holds their elections off, and returns when."""
+    from coordinator.replication.transport import CoordinatorTransport
+
+    original_send = CoordinatorTransport.send
+
+    def followers_mute(transport: CoordinatorTransport, node: Any, message: Any) -> bool:
+        if transport._syncObj is not leader:
+            return True
+        return bool(original_send(transport, node, message))
+
+    monkeypatch.setattr(CoordinatorTransport, "send", followers_mute)
+    hold_off_followers_elections(cluster, leader, monkeypatch)
+    return time.monotonic()
+
+
 def test_a_leader_whose_own_tick_thread_stalls_does_not_step_down_from_a_healthy_cluster(
         cluster: InProcessCluster, monkeypatch: pytest.MonkeyPatch) -> None:
     """A slow fsync or CPU starvation on the leader's tick thread, longer than the check-quorum
@@ -283,20 +299,9 @@ def test_a_leader_whose_own_tick_thread_stalls_does_not_step_down_from_a_healthy
 def test_a_leader_that_hears_from_no_majority_steps_down(cluster: InProcessCluster,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Check-quorum itself: both followers go silent (their replies are dropped)."""
-    from coordinator.replication.transport import CoordinatorTransport
-
     leader = cluster.leader()
     leader.propose(Barrier(), 5)
-    original_send = CoordinatorTransport.send
-
-    def followers_mute(transport: CoordinatorTransport, node: Any, message: Any) -> bool:
-        if transport._syncObj is not leader:
-            return True
-        return bool(original_send(transport, node, message))
-
-    monkeypatch.setattr(CoordinatorTransport, "send", followers_mute)
-    hold_off_followers_elections(cluster, leader, monkeypatch)
-    muted_at = time.monotonic()
+    muted_at = mute_followers(cluster, leader, monkeypatch)
     wait_until(lambda: not leader.is_leader(), 5, "the leader to step down")
     print(f"stepped down {1000 * (time.monotonic() - muted_at):.0f} ms after its followers went silent")
 
@@ -307,22 +312,11 @@ def test_a_leader_whose_every_tick_is_slow_still_steps_down_when_no_majority_ans
     the check-quorum window; each gap was discounted as the leader's own stall, so a leader cut
     off from its followers stayed leader forever. It must step down within two election
     timeouts whatever its tick rate."""
-    from coordinator.replication.transport import CoordinatorTransport
-
     leader = cluster.leader()
     leader.propose(Barrier(), 5)
     slow_tick_s = 0.16
     leader.addOnTickCallback(lambda: time.sleep(slow_tick_s))
-    original_send = CoordinatorTransport.send
-
-    def followers_mute(transport: CoordinatorTransport, node: Any, message: Any) -> bool:
-        if transport._syncObj is not leader:
-            return True
-        return bool(original_send(transport, node, message))
-
-    monkeypatch.setattr(CoordinatorTransport, "send", followers_mute)
-    hold_off_followers_elections(cluster, leader, monkeypatch)
-    muted_at = time.monotonic()
+    muted_at = mute_followers(cluster, leader, monkeypatch)
     wait_until(lambda: not leader.is_leader(), 6 * leader.settings.election_max_s, "the slow leader to step down")
     print(f"stepped down {1000 * (time.monotonic() - muted_at):.0f} ms after its followers went silent, "
           f"every tick {1000 * slow_tick_s:.0f} ms")
