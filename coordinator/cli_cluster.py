@@ -24,6 +24,7 @@ import grpc
 from coordinator.client import CoordinatorClient, Refused, RetryPolicy, Unavailable
 from coordinator.core.model import Order, Position
 from coordinator.core.numbers import format_decimal
+from coordinator.replication.membership import Reachability, refuse_add
 from coordinator.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
@@ -281,6 +282,11 @@ def members_add(ops: Operator, node_id: str, raft_address: str, grpc_address: st
             return
         raise click.UsageError(f"{node_id} is running as a {ROLE_NAMES.get(learner.role)}, not a learner: "
                                "start it with join = true")
+    current_members = list_members(ops).members
+    refusal = refuse_add(Reachability(sum(1 for m in current_members if m.connected or m.is_self),
+                                      len(current_members)), node_id)
+    if refusal is not None:  # the leader would refuse it too; say so before waiting for catch-up
+        raise Refused(refusal, reason="MEMBERSHIP_REFUSED")
     deadline = time.monotonic() + timeout_s
     while True:
         leader = ops.leader_status()

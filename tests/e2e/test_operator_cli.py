@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.client import CoordinatorClient, EngineSession, Halted, RetryPolicy, Side, Unavailable
+from coordinator.client import CoordinatorClient, EngineSession, Halted, Refused, RetryPolicy, Side, Unavailable
 from coordinator.localcluster import LocalCluster, LocalNode, free_ports, wait_until
+from coordinator.v1 import admin_pb2
 
 pytestmark = pytest.mark.cluster
 MakeCluster = Callable[..., LocalCluster]
@@ -156,6 +157,10 @@ def test_adding_a_node_while_a_voter_is_down_is_refused_and_the_cluster_keeps_co
                   "--grpc", learner.grpc_address, "--timeout", "20")
     assert refused.returncode == 1, f"exit {refused.returncode}\n{refused.stdout}\n{refused.stderr}"
     assert "MEMBERSHIP_REFUSED" in refused.stderr and "members remove" in refused.stderr
+    with pytest.raises(Refused, match="members remove") as direct:  # the leader's own check, without the CLI's
+        cluster.call("Admin", "AddMember", admin_pb2.AddMemberRequest(
+            node_id=learner.node_id, raft_address=learner.raft_address, grpc_address=learner.grpc_address))
+    assert direct.value.reason == "MEMBERSHIP_REFUSED"
     ok(cli(cluster, "halt", "--reason", "still committing"))
     ok(cli(cluster, "resume"))
     members = {m["node_id"] for m in json.loads(ok(cli(cluster, "members", "list", "--json")))}
