@@ -12,9 +12,19 @@ every claim and every acknowledgement against that model and against every node:
 4. one_holder_per_epoch: grants in log order have epochs 1, 2, 3, ... one engine each, only while
    the role was free, and every engine's "elected" event matches a grant.
 5. convergence: every node has the same applied index and state digest.
+   applied_prefix (invariant 5 made strict): what each node applied, in order, is a prefix of one
+   committed sequence. The committed sequence is the complete log (`complete_log`); each node's
+   apply trace (`A index term` rows, `S index term` for an installed snapshot, `R pid` when it
+   started; see coordinator/replication/instruments.py) must match it entry for entry, with no
+   gap and nothing past its end, and no node's audit trail may list, at an index it has applied,
+   an entry of another term (an entry that never committed). A final digest alone cannot see a
+   node that applied a phantom entry and was later overwritten by a snapshot.
 6. positions_equal_fills: every node's positions equal a fold of the accepted fills.
 7. risk: no order accepted while halted or beyond a configured limit.
-plus liveness: after the faults healed, the cluster elected, granted and committed again.
+plus liveness: after the faults healed, the cluster elected, granted and committed again, and
+every node converged within `converge_within_s` of the heal; and every bound a fault measured
+while it was active (`bounds` in its nemesis record: a leader stepping down, writes committing
+after a membership change, a deposed leader repaired) held.
 
 Nothing here looks at a clock except to order history events; nothing talks to a node.
 """
@@ -23,6 +33,7 @@ from __future__ import annotations
 
 import decimal
 import json
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -34,7 +45,9 @@ CONTEXT = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
 ENGINE_WRITES = {"SubmitOrder", "UpdateOrder", "CancelOrder", "ReportFill", "KeepAlive", "Resign"}
 TERMINAL = {"FILLED", "CANCELED", "REJECTED"}
 INVARIANTS = ("no_duplicate_orders", "no_lost_acknowledged_writes", "fencing", "one_holder_per_epoch",
-              "convergence", "positions_equal_fills", "risk", "liveness")
+              "convergence", "applied_prefix", "positions_equal_fills", "risk", "liveness")
+LIVENESS_STEPS = ("leader_elected", "engine_granted", "writes_committed", "converged")
+TraceRow = tuple[str, int, int]   # ("R", pid, 0), ("S", index, term), ("A", index, term); ("?", line, 0) unreadable
 
 
 @dataclass
@@ -256,21 +269,97 @@ def complete_log(finals: dict[str, NodeFinal]) -> tuple[str, list[dict[str, Any]
     return node_id, finals[node_id].log
 
 
-def check(history: list[Event], finals: dict[str, NodeFinal], liveness: dict[str, Any]) -> dict[str, Verdict]:
-    """Every invariant's verdict for one run."""
+TORN_THEN_RESTARTED = re.compile(r"^[AS]( \d*)?( \d*)?(R \d+)$")   # "A 12" cut short, then "R 4242"
+
+
+def parse_trace(text: str) -> list[TraceRow]:
+    """The rows of one apply trace. A killed node may leave its last line torn (the file is a
+    prefix of what happened): a torn last line is dropped, and a torn line that the restarted
+    node's `R` row was appended to counts as that `R` row. Any other line that does not parse
+    becomes a ("?", line number, 0) row, which the check reports."""
+    lines = text.split("\n")
+    rows: list[TraceRow] = []
+    for number, line in enumerate(lines[:-1], start=1):  # lines[-1] is "" or a torn last line
+        torn = TORN_THEN_RESTARTED.match(line)
+        parts = torn.group(3).split() if torn else line.split()
+        if len(parts) == 2 and parts[0] == "R" and parts[1].isdigit():
+            rows.append(("R", int(parts[1]), 0))
+        elif len(parts) == 3 and parts[0] in ("A", "S") and parts[1].isdigit() and parts[2].isdigit():
+            rows.append((parts[0], int(parts[1]), int(parts[2])))
+        else:
+            rows.append(("?", number, 0))
+    return rows
+
+
+def check(history: list[Event], finals: dict[str, NodeFinal], liveness: dict[str, Any],
+          traces: dict[str, list[TraceRow]] | None = None) -> dict[str, Verdict]:
+    """Every invariant's verdict for one run. `traces` maps node ids to their apply traces (a
+    node whose file is missing maps to no rows); None means the run was not traced."""
     v = {name: Verdict(name, True) for name in INVARIANTS}
     source = complete_log(finals)
     model = LogModel(v)
     if source is None:
-        for name in ("fencing", "one_holder_per_epoch", "risk", "positions_equal_fills"):
+        for name in ("fencing", "one_holder_per_epoch", "risk", "positions_equal_fills", "applied_prefix"):
             v[name].fail("no node has a complete log to check against")
     else:
         for entry in source[1]:
             model.feed(entry)
+        _check_applied_prefix(source, finals, traces, v["applied_prefix"])
     _check_history_against_model(history, model, v)
     _check_finals(history, finals, model, v, source is not None)
     _check_liveness(liveness, v)
+    _check_fault_bounds(history, v["liveness"])
     return v
+
+
+# ------------------------------------------------------------------ applied_prefix
+
+def _check_applied_prefix(source: tuple[str, list[dict[str, Any]]], finals: dict[str, NodeFinal],
+                          traces: dict[str, list[TraceRow]] | None, check: Verdict) -> None:
+    origin, log = source
+    committed = {e["index"]: e["term"] for e in log}
+    for node_id, final in finals.items():
+        for entry in final.log:  # at an index it has applied, a node lists only what committed there
+            term = committed.get(entry["index"])
+            if entry["index"] <= final.applied_index and term is not None and term != entry["term"]:
+                check.fail(f"{node_id}: its audit trail lists index {entry['index']} at term {entry['term']} "
+                           f"({entry['command']} {entry.get('outcome') or ''}); the committed log ({origin}) has "
+                           f"term {term} there: an entry that never committed")
+    if traces is None:
+        return
+    if not any(traces.values()):
+        check.fail(f"no node wrote an apply trace (looked for {sorted(traces)}): the trace hook is broken, so "
+                   "what the nodes applied cannot be checked")
+    last = max(committed, default=0)
+    for node_id, rows in sorted(traces.items()):
+        _check_trace(node_id, rows, committed, last, origin, check)
+
+
+def _check_trace(node_id: str, rows: list[TraceRow], committed: dict[int, int], last: int, origin: str,
+                 check: Verdict) -> None:
+    """One node's trace against the committed log. After `R` (a start), the next `A` may be any
+    entry (the node replays from its snapshot); after `S`, it is the entry after the snapshot;
+    otherwise `A` rows are consecutive."""
+    expected: int | None = None
+    for kind, number, term in rows:
+        if kind == "?":
+            check.fail(f"{node_id}: line {number} of its apply trace is unreadable")
+        elif kind == "R":
+            expected = None
+        elif number > last:
+            check.fail(f"{node_id}: {'applied' if kind == 'A' else 'installed a snapshot up to'} index {number} "
+                       f"(term {term}); the committed log ({origin}) ends at {last}")
+            expected = number + 1
+        else:
+            if committed.get(number, term) != term:
+                check.fail(f"{node_id}: {'applied' if kind == 'A' else 'installed a snapshot up to'} index {number} "
+                           f"at term {term}; the committed log ({origin}) has term {committed[number]} there")
+            if kind == "A":
+                check.checked += 1
+                if expected is not None and number != expected:
+                    check.fail(f"{node_id}: applied index {number} right after {expected - 1}, with no snapshot "
+                               "in between")
+            expected = number + 1
 
 
 def _check_history_against_model(history: list[Event], model: LogModel, v: dict[str, Verdict]) -> None:
@@ -362,6 +451,26 @@ def _compare_with_model(node_id: str, orders: dict[str, dict[str, Any]], positio
 def _check_liveness(liveness: dict[str, Any], v: dict[str, Verdict]) -> None:
     check = v["liveness"]
     check.checked = 1
-    for name in ("leader_elected", "engine_granted", "writes_committed", "converged"):
+    for name in LIVENESS_STEPS:
         if not liveness.get(name):
-            check.fail(f"after healing: {name.replace('_', ' ')} did not happen within {liveness.get('within_s')} s")
+            bound = liveness.get("converge_within_s") if name == "converged" else liveness.get("within_s")
+            check.fail(f"after healing: {name.replace('_', ' ')} did not happen within {bound} s")
+    converged_s, bound_s = liveness.get("converged_s"), liveness.get("converge_within_s")
+    if liveness.get("converged") and converged_s is not None and bound_s is not None and converged_s > bound_s:
+        check.fail(f"after healing: the nodes converged {converged_s} s after the heal, beyond the bound of "
+                   f"{bound_s} s")
+
+
+def _check_fault_bounds(history: list[Event], check: Verdict) -> None:
+    """Every bound a fault measured while active (see chaos/faults.py: `bounds` in its record)."""
+    for event in history:
+        if event.process != "nemesis" or event.op != "fault" or event.type != OK:
+            continue
+        for name, bound in sorted((event.value.get("bounds") or {}).items()):
+            check.checked += 1
+            took_s, within_s = bound.get("took_s"), bound.get("within_s")
+            if took_s is None or within_s is None or took_s > within_s:
+                what = "never happened" if took_s is None else f"took {took_s} s"
+                details = json.dumps({k: v for k, v in event.value.items() if k != "bounds"}, default=str)
+                check.fail(f"during {event.key} at {event.time:.3f}: {name} {what}; the bound is {within_s} s "
+                           f"({details[:400]})")

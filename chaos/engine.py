@@ -3,6 +3,13 @@ holds it, submits, acknowledges, cancels and fills orders through the client lib
 retries ambiguous outcomes with the same keys. Every call goes into the history as invoke and
 then ok / fail / info, with the epoch it used.
 
+On SIGUSR1 it pauses its random workload for a burst: `--burst-orders` orders as fast as
+BURST_IN_FLIGHT calls at a time allow, each submitted and then reported canceled by the venue
+(an IOC order that found nothing), so the book and the risk limits end where they were. The
+nemesis uses it to push the majority's Raft log several AppendEntries batches (64 KiB each) past
+a stranded leader. Burst orders take the normal fenced path and are recorded like any other
+call; the burst itself is one `burst` operation whose completion reports the counts.
+
     python -m chaos.engine --engine-id eng-a --cluster ADDRS --history FILE --seed 7
 """
 
@@ -14,6 +21,8 @@ import random
 import signal
 import sys
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +44,19 @@ from coordinator.core.results import FillResult, OrderResult
 log = logging.getLogger("chaos.engine")
 ACCOUNTS = ("ACC1", "ACC2")
 INSTRUMENTS = ("BTC-USD", "ETH-USD")
+BURST_IN_FLIGHT = 16         # calls in flight during a burst
+BURST_BUDGET_S = 40.0        # a burst gives up after this long, whatever it has sent
+BURST_IDLE_S = 5.0           # ... or once this engine has not been active for this long (another took over)
 
 
 class ChaosEngine:
-    def __init__(self, engine_id: str, cluster: str, history: Path, seed: int, ttl_ms: int, rate: float) -> None:
+    def __init__(self, engine_id: str, cluster: str, history: Path, seed: int, ttl_ms: int, rate: float,
+                 burst_orders: int = 1000) -> None:
         self.engine_id = engine_id
         self.rate = rate
+        self.burst_orders = burst_orders
+        self._burst_requested = threading.Event()
+        self._bursts = 0
         self.random = random.Random(f"{seed}-{engine_id}")
         self.history = HistoryWriter(history, engine_id)
         self.client = CoordinatorClient(cluster, retry=RetryPolicy(call_timeout_ms=1000, budget_ms=4000))
@@ -62,9 +78,14 @@ class ChaosEngine:
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        signal.signal(signal.SIGUSR1, lambda *_: self._burst_requested.set())
         self.session.start()
         self.history.write(OK, "started")
         while not self._stop.is_set():
+            if self._burst_requested.is_set():
+                self._burst_requested.clear()
+                self._burst()
+                continue
             epoch = self.session.epoch
             if epoch is None:
                 self._stop.wait(0.02)
@@ -108,7 +129,67 @@ class ChaosEngine:
             self._call("fill", epoch, fill_id, lambda: self.session.report_fill(fill_id, cid, quantity, "100"),
                        client_order_id=cid, quantity=quantity, price="100")
 
-    def _call(self, op: str, epoch: int, key: str, action: Any, **fields: Any) -> None:
+    # ------------------------------------------------------------------ bursts
+
+    def _burst(self) -> None:
+        """One burst of `burst_orders` submit-then-canceled orders (see the module docstring).
+        Orders wait while this engine is not active (a lapsed lease resumes), within
+        BURST_IDLE_S; the burst is abandoned if it stays inactive, and ends at BURST_BUDGET_S."""
+        self._bursts += 1
+        key = f"{self.engine_id}-b{self._bursts}"
+        op_id = self.history.invoke("burst", 0, key, orders=self.burst_orders)
+        started = time.monotonic()
+        deadline = started + BURST_BUDGET_S
+        numbers = iter(range(self.burst_orders))
+        numbers_lock = threading.Lock()
+        abandoned = threading.Event()
+        accepted = [0] * BURST_IN_FLIGHT
+
+        def worker(slot: int) -> None:
+            while not (self._stop.is_set() or abandoned.is_set()) and time.monotonic() < deadline:
+                with numbers_lock:
+                    number = next(numbers, None)
+                if number is None:
+                    return
+                epoch = self._wait_active(min(deadline, time.monotonic() + BURST_IDLE_S))
+                if epoch is None:
+                    abandoned.set()
+                    return
+                accepted[slot] += self._burst_order(f"{key}-{number}", epoch)
+
+        with ThreadPoolExecutor(BURST_IN_FLIGHT, thread_name_prefix="burst") as pool:
+            list(pool.map(worker, range(BURST_IN_FLIGHT)))
+        self.history.write(OK, "burst", op_id, 0, key, orders=self.burst_orders, accepted=sum(accepted),
+                           abandoned=abandoned.is_set(), elapsed_s=round(time.monotonic() - started, 2))
+
+    def _wait_active(self, until: float) -> int | None:
+        """The epoch to act under, waiting (until `until`, monotonic) while not active."""
+        epoch = self.session.epoch
+        for _ in range(int(BURST_IDLE_S / 0.02) + 1):
+            if epoch is not None or self._stop.is_set() or time.monotonic() >= until:
+                break
+            self._stop.wait(0.02)
+            epoch = self.session.epoch
+        return epoch
+
+    def _burst_order(self, cid: str, epoch: int) -> int:
+        """Submits `cid` and reports it canceled by the venue; 1 if the submit was accepted."""
+        side = self.random.choice(list(Side))
+        account, instrument = self.random.choice(ACCOUNTS), self.random.choice(INSTRUMENTS)
+        result = self._call("submit", epoch, cid, lambda: self.session.submit_order(cid, account, instrument, side,
+                                                                                     "1", "100"),
+                            account=account, instrument=instrument, side=side.name, quantity="1", price="100")
+        if result is None:
+            return 0
+        if result.order.status is OrderStatus.PENDING_NEW:
+            self._call("update", epoch, cid, lambda: self.session.update_order(cid, OrderStatus.CANCELED,
+                                                                                f"V-{cid}"), status="CANCELED")
+        return 1
+
+    # ------------------------------------------------------------------ one call
+
+    def _call(self, op: str, epoch: int, key: str, action: Any, **fields: Any) -> OrderResult | FillResult | None:
+        """Makes one call and records it; returns its result if it was acknowledged."""
         op_id = self.history.invoke(op, epoch, key, **fields)
         try:
             result = action()
@@ -116,15 +197,15 @@ class ChaosEngine:
             self.history.write(FAIL, op, op_id, epoch, key, reason=exc.reason, message=exc.message)
             if exc.reason in ("UNKNOWN_ORDER", "ILLEGAL_TRANSITION", "OVERFILL"):
                 self._forget(key if op != "fill" else fields["client_order_id"])
-            return
+            return None
         except NotActive as exc:
             outcome = INFO if exc.maybe_applied else FAIL
             self.history.write(outcome, op, op_id, epoch, key, reason="NOT_ACTIVE", message=str(exc))
-            return
+            return None
         except Unavailable as exc:
             outcome = INFO if exc.maybe_applied else FAIL
             self.history.write(outcome, op, op_id, epoch, key, reason="UNAVAILABLE", message=str(exc))
-            return
+            return None
         order = result.order
         value: dict[str, Any] = {"duplicate": result.duplicate, "status": order.status.name,
                                  "filled_quantity": str(order.filled_quantity), "order_epoch": order.epoch}
@@ -132,6 +213,7 @@ class ChaosEngine:
             value["position_quantity"] = str(result.position.quantity)
         self.history.write(OK, op, op_id, epoch, key, **value)
         self._remember(result)
+        return result  # type: ignore[no-any-return]
 
     def _remember(self, result: OrderResult | FillResult) -> None:
         order = result.order
@@ -154,9 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ttl-ms", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=40.0, help="operations per second while active")
+    parser.add_argument("--burst-orders", type=int, default=1000, help="orders per burst (on SIGUSR1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s {args.engine_id} %(name)s: %(message)s")
-    ChaosEngine(args.engine_id, args.cluster, args.history, args.seed, args.ttl_ms, args.rate).run()
+    ChaosEngine(args.engine_id, args.cluster, args.history, args.seed, args.ttl_ms, args.rate,
+                args.burst_orders).run()
     return 0
 
 

@@ -3,7 +3,9 @@ fault schedule, then a liveness phase and the checker.
 
 Phases (TigerBeetle's VOPR, Jepsen): faults while the workload runs; then heal everything and
 wait, bounded, for the cluster to elect, grant and commit again; stop the workload; wait for
-every node to converge; read every node's final state and stored log; judge the history.
+every node to converge (within CONVERGE_WITHIN_S of the heal); read every node's apply trace,
+then its final state and stored log (in that order, so that every entry a trace shows applied
+is in the logs read after it); judge the history.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 import grpc
 
 from chaos import checker, history
-from chaos.faults import FAULTS, EngineHandle, Step, World, make_schedule
+from chaos.faults import FAULTS, EngineHandle, Step, World, cluster_timing, make_schedule
 from chaos.topology import ChaosCluster
 from chaos.toxiproxy import ToxiproxyServer
 from coordinator.cli_cluster import order_dict, position_dict
@@ -34,6 +36,9 @@ from coordinator.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
 ENGINES = ("eng-a", "eng-b")
 TIMING = {"heartbeat_ms": 50, "election_min_ms": 300, "election_max_ms": 600}
+RECOVER_WITHIN_S = 30.0      # after the heal: a leader, a holder and new commits
+CONVERGE_WITHIN_S = 30.0     # after the heal: every node at the same applied index and digest
+TRACE_FLUSH_S = 0.3          # nodes write their apply trace once per Raft tick
 RISK_ORDER_QUANTITY_MAX, RISK_POSITION_MAX, RISK_OPEN_ORDERS_MAX = "5", "400", 200
 
 
@@ -65,6 +70,10 @@ class RunReport:
                      f"epoch {t['epoch']} {t['engine']}{' (resumed)' if t['resumed'] else ''}" + (
                          f" {t['after_fault_ms']:.0f} ms after {t['fault']}" if t.get("fault") else "")
                      for t in self.takeovers)]
+        live = self.liveness
+        lines.append(f"  liveness: recovered {live.get('recovered_s', '-')} s (bound {live.get('within_s')} s), "
+                     f"converged {live.get('converged_s', '-')} s (bound {live.get('converge_within_s')} s) "
+                     "after the heal")
         for name, verdict in self.verdicts.items():
             mark = "ok" if verdict["ok"] else "VIOLATED"
             lines.append(f"  [{mark}] {name} ({verdict['checked']} checked)" + (
@@ -76,16 +85,17 @@ class Run:
     def __init__(self, scenario: str, seed: int, duration_s: float, base: Path, log: Callable[[str], None]) -> None:
         self.scenario, self.seed, self.duration_s, self.base, self.log = scenario, seed, duration_s, base, log
         self.schedule = make_schedule(scenario, seed, duration_s)
+        self.timing = cluster_timing(TIMING, (step.fault for step in self.schedule))
         self.report = RunReport(scenario, seed, duration_s, directory=str(base))
         self.nemesis = history.HistoryWriter(base / "nemesis.history.jsonl", "nemesis")
 
     def execute(self) -> RunReport:
         with ToxiproxyServer(log_path=self.base / "toxiproxy.log") as server:
             toxi = server.client()
-            chaos = ChaosCluster(self.base, toxi, ENGINES, timing=TIMING)
+            chaos = ChaosCluster(self.base, toxi, ENGINES, timing=self.timing)
             engines = {e: EngineHandle(e, chaos.client_addresses[e], self.base / f"{e}.history.jsonl",
                                        self.base / f"{e}.log", self.seed, ttl_ms=1000) for e in ENGINES}
-            world = World(chaos, toxi, engines, holder=lambda: self._holder(chaos))
+            world = World(chaos, toxi, engines, holder=lambda: self._holder(chaos), nemesis=self.nemesis)
             try:
                 self._start(chaos, engines)
                 for step in self.schedule:
@@ -95,6 +105,8 @@ class Run:
                 self.report.liveness = self._liveness(chaos, engines, heal_started)
                 for engine in engines.values():
                     engine.stop()
+                self._converge(chaos, heal_started)
+                traces = self._traces(chaos)
                 finals = self._finals(chaos)
             finally:
                 for engine in engines.values():
@@ -102,7 +114,7 @@ class Run:
                 chaos.cluster.close()
                 self.nemesis.close()
         events = history.read(sorted(self.base.glob("*.history.jsonl")))
-        verdicts = checker.check(events, finals, self.report.liveness)
+        verdicts = checker.check(events, finals, self.report.liveness, traces)
         self.report.verdicts = {name: dataclasses.asdict(v) for name, v in verdicts.items()}
         self._summarize(events)
         (self.base / "report.json").write_text(json.dumps(dataclasses.asdict(self.report), indent=2) + "\n")
@@ -142,8 +154,8 @@ class Run:
         self.log(f"    {step.fault} {world.details} held {time.time() - started:.1f}s")
 
     def _liveness(self, chaos: ChaosCluster, engines: dict[str, EngineHandle], healed_at: float) -> dict[str, Any]:
-        within_s = 30.0
-        result: dict[str, Any] = {"within_s": within_s}
+        within_s = RECOVER_WITHIN_S
+        result: dict[str, Any] = {"within_s": within_s, "converge_within_s": CONVERGE_WITHIN_S}
         deadline = time.monotonic() + within_s
         for engine in engines.values():
             if engine.paused:
@@ -162,21 +174,35 @@ class Run:
             result["leader_elected"] = True
             wait_until(lambda: self._holder(chaos), remaining(), "an engine to hold the role")
             result["engine_granted"] = True
-            wait_until(lambda: self._oks_since(healed_at) > 5, remaining(), "writes after healing")
+            wait_until(lambda: self._oks_since(healed_at) > 5, remaining(), "writes after healing", interval_s=0.2)
             result["writes_committed"] = True
             result["recovered_s"] = round(time.time() - healed_at, 2)
         except TimeoutError as exc:
             result["error"] = str(exc)
         return result
 
-    def _finals(self, chaos: ChaosCluster) -> dict[str, checker.NodeFinal]:
-        cluster = chaos.cluster
+    def _converge(self, chaos: ChaosCluster, healed_at: float) -> None:
+        """Waits for every running node to reach the same applied index and digest, until
+        CONVERGE_WITHIN_S after the heal (at least a few seconds, so that a slow recovery is
+        still measured, and then judged against the bound by the checker)."""
+        wait_s = max(5.0, CONVERGE_WITHIN_S - (time.time() - healed_at))
         try:
-            cluster.wait_converged(30)
+            chaos.cluster.wait_converged(wait_s)
             self.report.liveness["converged"] = True
+            self.report.liveness["converged_s"] = round(time.time() - healed_at, 2)
         except TimeoutError as exc:
             self.report.liveness["converged"] = False
             self.report.liveness["convergence_error"] = str(exc)
+
+    def _traces(self, chaos: ChaosCluster) -> dict[str, list[checker.TraceRow]]:
+        """Every node's apply trace (the joiner's too, though it was stopped); a node that
+        never wrote one has no rows."""
+        time.sleep(TRACE_FLUSH_S)
+        return {node_id: checker.parse_trace(path.read_text()) if (path := chaos.trace_path(node_id)).exists()
+                else [] for node_id in chaos.nodes}
+
+    def _finals(self, chaos: ChaosCluster) -> dict[str, checker.NodeFinal]:
+        cluster = chaos.cluster
         finals = {}
         for node_id, node in cluster.nodes.items():
             if not node.running():

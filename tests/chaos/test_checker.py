@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from chaos.checker import INVARIANTS, NodeFinal, check
+from chaos.checker import INVARIANTS, NodeFinal, TraceRow, check, parse_trace
 from chaos.history import INVOKE, OK, Event
 
-LIVE = {"leader_elected": True, "engine_granted": True, "writes_committed": True, "converged": True, "within_s": 30}
+LIVE = {"leader_elected": True, "engine_granted": True, "writes_committed": True, "converged": True, "within_s": 30,
+        "converged_s": 4.0, "converge_within_s": 30}
 
 
 class Scenario:
@@ -64,9 +65,15 @@ class Scenario:
         return {f"dc{i + 1}": NodeFinal(f"dc{i + 1}", 10, digest, list(self.orders), list(self.positions),
                                         list(self.log)) for i, digest in enumerate(digests)}
 
-    def verdicts(self, finals: dict[str, NodeFinal] | None = None, liveness: dict[str, Any] | None = None
-                 ) -> dict[str, bool]:
-        result = check(self.history, finals or self.finals(), LIVE if liveness is None else liveness)
+    def traces(self) -> dict[str, list[TraceRow]]:
+        """What each node applied in a correct run: it started, then applied every entry after
+        the first (pysyncobj's initial entry counts as applied)."""
+        rows: list[TraceRow] = [("R", 4242, 0)] + [("A", e["index"], e["term"]) for e in self.log[1:]]
+        return {f"dc{i + 1}": list(rows) for i in range(3)}
+
+    def verdicts(self, finals: dict[str, NodeFinal] | None = None, liveness: dict[str, Any] | None = None,
+                 traces: dict[str, list[TraceRow]] | None = None) -> dict[str, bool]:
+        result = check(self.history, finals or self.finals(), LIVE if liveness is None else liveness, traces)
         return {name: verdict.ok for name, verdict in result.items()}
 
 
@@ -176,3 +183,92 @@ def test_without_a_complete_log_the_log_checks_fail_rather_than_pass() -> None:
     for final in finals.values():
         final.log = final.log[2:]  # every node's stored log starts after a snapshot
     assert {"fencing", "one_holder_per_epoch"} <= violated(s.verdicts(finals))
+
+
+# ----------------------------------------------------------- applied_prefix (invariant 5, strict)
+
+def test_a_clean_traced_run_passes_every_invariant() -> None:
+    s = Scenario()
+    assert violated(s.verdicts(traces=s.traces())) == set()
+
+
+def test_a_node_that_applied_an_entry_of_another_term_breaks_applied_prefix() -> None:
+    s = Scenario()
+    traces = s.traces()
+    traces["dc2"][3] = ("A", traces["dc2"][3][1], 7)  # a phantom from a deposed leader's term
+    assert violated(s.verdicts(traces=traces)) == {"applied_prefix"}
+
+
+def test_a_node_that_applied_past_the_committed_log_breaks_applied_prefix() -> None:
+    s = Scenario()
+    traces = s.traces()
+    traces["dc3"].append(("A", len(s.log) + 1, 1))
+    assert violated(s.verdicts(traces=traces)) == {"applied_prefix"}
+
+
+def test_a_snapshot_installed_at_an_index_of_another_term_breaks_applied_prefix() -> None:
+    s = Scenario()
+    traces = s.traces()
+    traces["dc1"] = [("R", 1, 0), ("S", 3, 9), ("A", 4, 1)]
+    assert violated(s.verdicts(traces=traces)) == {"applied_prefix"}
+
+
+def test_a_skipped_entry_without_a_snapshot_breaks_applied_prefix() -> None:
+    s = Scenario()
+    traces = s.traces()
+    del traces["dc1"][2]
+    assert violated(s.verdicts(traces=traces)) == {"applied_prefix"}
+
+
+def test_replay_after_a_restart_and_a_snapshot_install_are_consistent() -> None:
+    s = Scenario()
+    traces = s.traces()
+    traces["dc1"] = [("R", 1, 0), ("A", 2, 1), ("A", 3, 1), ("R", 2, 0), ("A", 2, 1), ("S", 3, 1), ("A", 4, 1)]
+    assert violated(s.verdicts(traces=traces)) == set()
+
+
+def test_a_node_without_a_trace_file_has_no_rows_but_no_trace_at_all_fails() -> None:
+    s = Scenario()
+    traces = s.traces()
+    traces["dc2"] = []
+    assert violated(s.verdicts(traces=traces)) == set()
+    assert violated(s.verdicts(traces={node: [] for node in traces})) == {"applied_prefix"}
+
+
+def test_an_audit_trail_that_lists_an_entry_that_never_committed_breaks_applied_prefix() -> None:
+    s = Scenario()
+    finals = s.finals()
+    finals["dc3"].log = [dict(e) for e in s.log]
+    finals["dc3"].log[-1]["term"] = 7   # the phantom order of issue 8, defect 1
+    finals["dc3"].log = finals["dc3"].log[:1] + finals["dc3"].log[2:]  # and not the complete log itself
+    assert violated(s.verdicts(finals)) == {"applied_prefix"}
+
+
+def test_parse_trace_drops_a_torn_last_line_and_flags_an_unreadable_one() -> None:
+    assert parse_trace("R 12\nA 2 1\nS 40 3\nA 4") == [("R", 12, 0), ("A", 2, 1), ("S", 40, 3)]
+    assert parse_trace("R 12\nA two 1\n") == [("R", 12, 0), ("?", 2, 0)]
+    assert parse_trace("A 2 1\nA 3R 13\nA 2 1\n") == [("A", 2, 1), ("R", 13, 0), ("A", 2, 1)]
+    s = Scenario()
+    traces = s.traces()
+    traces["dc1"].insert(1, ("?", 2, 0))
+    assert "applied_prefix" in violated(s.verdicts(traces=traces))
+
+
+# ------------------------------------------------------------------ liveness bounds
+
+def test_converging_later_than_the_bound_fails_liveness() -> None:
+    assert violated(Scenario().verdicts(liveness={**LIVE, "converged_s": 31.5})) == {"liveness"}
+
+
+def test_a_bound_a_fault_measured_and_missed_fails_liveness() -> None:
+    s = Scenario()
+    s.event("nemesis", OK, "fault", 1, key="slow-disk-leader",
+            bounds={"step_down_s": {"took_s": 0.9, "within_s": 1.52}})
+    assert violated(s.verdicts()) == set()
+    s.event("nemesis", OK, "fault", 2, key="slow-disk-leader",
+            bounds={"step_down_s": {"took_s": None, "within_s": 1.52}})
+    assert violated(s.verdicts()) == {"liveness"}
+    s = Scenario()
+    s.event("nemesis", OK, "fault", 1, key="add-with-voter-down",
+            bounds={"commits_resume_s": {"took_s": 7.5, "within_s": 5.0}})
+    assert violated(s.verdicts()) == {"liveness"}
