@@ -23,7 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of faults per run")
     parser.add_argument("--first-seed", type=int, default=int(time.time()) % 100_000)
+    parser.add_argument("--scenarios", default="", help="comma-separated fault kinds (default: all, then mixed)")
     args = parser.parse_args(argv)
+    scenarios = [s for s in args.scenarios.split(",") if s] or [*SCENARIOS, "mixed"]
+    unknown = sorted(set(scenarios) - {*SCENARIOS, "mixed"})
+    if unknown:
+        print(f"soak: unknown scenarios {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}, mixed",
+              file=sys.stderr)
+        return 2
     out = Path("chaos-reports") / time.strftime("soak-%Y%m%d-%H%M%S")
     out.mkdir(parents=True)
     budget_s, started = args.minutes * 60, time.monotonic()
@@ -31,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.first_seed
     quiet = open(out / "runs.log", "w")  # noqa: SIM115 (closed at exit)
     while time.monotonic() - started < budget_s:
-        for scenario in [*SCENARIOS, "mixed"]:
+        for scenario in scenarios:
             if time.monotonic() - started >= budget_s:
                 break
             report = run_one(scenario, seed, args.duration, out, log=lambda line: print(line, file=quiet, flush=True))
