@@ -255,18 +255,45 @@ def fold(position: tuple[Decimal, Decimal, Decimal], side: str, quantity: Decima
 
 
 def complete_log(finals: dict[str, NodeFinal]) -> tuple[str, list[dict[str, Any]]] | None:
-    """The longest node log that starts at the beginning and has no gap (outcomes all known)."""
-    candidates = []
-    for node_id, final in finals.items():
-        log = final.log
-        indexes = [e["index"] for e in log]
-        if log and indexes[0] <= 2 and indexes == list(range(indexes[0], indexes[0] + len(indexes))) and all(
-                e.get("outcome") or e["command"] in ("raft_noop", "membership") for e in log):
-            candidates.append((len(log), node_id))
-    if not candidates:
+    """The committed log to judge against: the longest node log that starts at the beginning with
+    no gap and every outcome known, unless one pieced together from every node (`stitched_log`)
+    is longer (a node's complete log can be a prefix that ends before the others' do)."""
+    candidates = [(len(final.log), node_id) for node_id, final in finals.items() if _is_complete(final.log)]
+    stitched = stitched_log(finals)
+    if candidates:
+        length, node_id = max(candidates)
+        if stitched is None or len(stitched[1]) <= length:
+            return node_id, finals[node_id].log
+    return stitched
+
+
+def stitched_log(finals: dict[str, NodeFinal]) -> tuple[str, list[dict[str, Any]]] | None:
+    """The committed log pieced together from every node's audit trail, when no node holds all
+    of it: a node repaired through a snapshot has no entries before the snapshot, and if every
+    node was repaired once, each has a gap somewhere else. Every entry up to a node's applied
+    index was committed; each node records the outcome of what it applied, so for every index
+    some node that applied it can say what happened. Where nodes list different terms at one
+    index, the later term wins (it is the one a later leader committed); applied_prefix then
+    reports the node that listed the other."""
+    by_index: dict[int, dict[str, Any]] = {}
+    for _node_id, final in sorted(finals.items()):
+        for entry in final.log:
+            if entry["index"] > final.applied_index:
+                continue  # not applied there: not known to be committed
+            known = by_index.get(entry["index"])
+            if known is None or entry["term"] > known["term"] or (
+                    entry["term"] == known["term"] and not known.get("outcome") and entry.get("outcome")):
+                by_index[entry["index"]] = entry
+    log = [by_index[index] for index in sorted(by_index)]
+    if not _is_complete(log):
         return None
-    _, node_id = max(candidates)
-    return node_id, finals[node_id].log
+    return "stitched from " + ", ".join(sorted(finals)), log
+
+
+def _is_complete(log: list[dict[str, Any]]) -> bool:
+    indexes = [e["index"] for e in log]
+    return bool(log) and indexes[0] <= 2 and indexes == list(range(indexes[0], indexes[0] + len(indexes))) and all(
+        e.get("outcome") or e["command"] in ("raft_noop", "membership") for e in log)
 
 
 TORN_THEN_RESTARTED = re.compile(r"^[AS]( \d*)?( \d*)?(R \d+)$")   # "A 12" cut short, then "R 4242"

@@ -57,3 +57,15 @@ class Refused:
 
 
 Result = CampaignResult | LeaseResult | OrderResult | FillResult | Ack | Refused
+
+
+def outcome_name(result: Result) -> str:
+    """What the audit trail says the state machine did: ACCEPTED, DUPLICATE, a refusal reason,
+    or for campaigns GRANTED / NOT_GRANTED."""
+    if isinstance(result, Refused):
+        return str(result.reason)
+    if getattr(result, "duplicate", False):
+        return "DUPLICATE"
+    if isinstance(result, CampaignResult):
+        return "GRANTED" if result.granted else "NOT_GRANTED"
+    return "ACCEPTED"

@@ -17,7 +17,10 @@ Durability, the part pysyncobj 0.3.17 lacks (it never fsyncs):
   The snapshot file in the data directory is only pysyncobj's transport copy; it is rewritten
   from RocksDB at start-up.
 - Compacted entries are not deleted at once: they stay readable (the audit trail) until they
-  are `audit_retention` entries behind the live log.
+  are `audit_retention` entries behind the live log. Beside each applied entry the node stores
+  what the state machine did with it (its outcome), so the audit trail can say it even after a
+  snapshot install left a gap before it; outcomes go to the WAL with the next sync (losing the
+  last few in a crash only leaves them blank).
 - Unreadable metadata stops start-up with `DataDirError`; it never defaults to term 0 or to
   "no vote", which could make a node vote twice in one term.
 """
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 Entry = tuple[bytes, int, int]  # (command, index, term), as pysyncobj passes them around
 FORMAT = b"1"
 _ENTRY = b"L"
+_OUTCOME = b"O"
 _META_FORMAT = b"M:format"
 _META_TERM_VOTE = b"M:term_vote"
 _META_COMMIT = b"M:commit"
@@ -57,6 +61,10 @@ class DataDirError(RuntimeError):
 
 def entry_key(index: int) -> bytes:
     return _ENTRY + index.to_bytes(8, "big")
+
+
+def outcome_key(index: int) -> bytes:
+    return _OUTCOME + index.to_bytes(8, "big")
 
 
 class RocksJournal(Journal):  # type: ignore[misc]
@@ -165,6 +173,7 @@ class RocksJournal(Journal):  # type: ignore[misc]
             return
         first_dropped, last = self._entries[entryFrom][1], self._entries[-1][1]
         self._write(lambda db: db.delete_range(entry_key(first_dropped), entry_key(last + 1)))
+        self._write(lambda db: db.delete_range(outcome_key(first_dropped), outcome_key(last + 1)))
         del self._entries[entryFrom:]
         self._dirty = True
 
@@ -180,6 +189,7 @@ class RocksJournal(Journal):  # type: ignore[misc]
         prune_below = new_first - self._audit_retention
         if prune_below > 0:
             batch.delete_range(entry_key(0), entry_key(prune_below))
+            batch.delete_range(outcome_key(0), outcome_key(prune_below))
         self._write_batch(batch)
         del self._entries[:entryTo]
 
@@ -263,6 +273,15 @@ class RocksJournal(Journal):  # type: ignore[misc]
     def entries(self) -> list[Entry]:
         """The live log (a copy)."""
         return list(self._entries)
+
+    def record_outcome(self, index: int, outcome: str) -> None:
+        """What the state machine did with the entry at `index` (tick thread, when it applies)."""
+        self._write(lambda db: db.put(outcome_key(index), outcome.encode()))
+
+    def outcome_at(self, index: int) -> str:
+        """The stored outcome of the entry at `index`, "" if none (not applied here, or pruned)."""
+        value = self._db.get(outcome_key(index))
+        return bytes(value).decode() if value is not None else ""
 
     def stored_snapshot(self) -> bytes | None:
         value = self._db.get(_SNAPSHOT)

@@ -57,7 +57,7 @@ from pysyncobj.node import TCPNode
 from pysyncobj.pipe_notifier import PipeNotifier
 
 from coordinator.core.commands import Command
-from coordinator.core.results import Result
+from coordinator.core.results import Result, outcome_name
 from coordinator.replication import snapshots
 from coordinator.replication.check_quorum import CheckQuorum, QuorumCheck
 from coordinator.replication.envelope import ENTRY_TYPE, encode
@@ -524,7 +524,9 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
         if self.trace is not None:
             self.trace.applied(index, self._journal.term_at(index) or 0)
         if command[:1] == ENTRY_PREFIX:
-            return self.replicated.apply(command[1:], index)
+            result = self.replicated.apply(command[1:], index)
+            self._journal.record_outcome(index, outcome_name(result))
+            return result
         if command[:1] == MEMBERSHIP_PREFIX:
             change = self._SyncObj__parseChangeClusterRequest(command)
             self._membership.apply(change[0], _address(change[2], added_index=index))

@@ -233,7 +233,8 @@ class AdminService(admin_pb2_grpc.AdminServicer):
 
     def ExportAudit(self, request: admin_pb2.ExportAuditRequest, context: grpc.ServicerContext) -> Iterator[Any]:
         batch: list[admin_pb2.AuditEntry] = []
-        for entry in audit_entries(self._p.raft.journal.archived_entries(request.from_index)):
+        journal = self._p.raft.journal
+        for entry in audit_entries(journal.archived_entries(request.from_index), journal.outcome_at):
             batch.append(entry)
             if len(batch) >= AUDIT_BATCH:
                 yield admin_pb2.ExportAuditResponse(entries=batch)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chaos.checker import INVARIANTS, NodeFinal, TraceRow, check, parse_trace
+from chaos.checker import INVARIANTS, NodeFinal, TraceRow, check, complete_log, parse_trace
 from chaos.history import INVOKE, OK, Event
 
 LIVE = {"leader_elected": True, "engine_granted": True, "writes_committed": True, "converged": True, "within_s": 30,
@@ -183,6 +183,28 @@ def test_without_a_complete_log_the_log_checks_fail_rather_than_pass() -> None:
     for final in finals.values():
         final.log = final.log[2:]  # every node's stored log starts after a snapshot
     assert {"fencing", "one_holder_per_epoch"} <= violated(s.verdicts(finals))
+
+
+def test_when_every_node_was_repaired_by_a_snapshot_once_the_log_is_stitched_from_all_of_them() -> None:
+    """Each node lacks a different stretch (its snapshot covered it); together they hold every
+    committed entry with its outcome, so the log checks still run, and still catch a violation."""
+    s = Scenario()
+    s.submit("eng-b", 1, "o2")  # accepted from an engine that does not hold epoch 1
+    s.orders.append({"client_order_id": "o2", "status": "PENDING_NEW", "filled_quantity": "0",
+                     "cancel_requested": False})
+    finals = s.finals()
+    for (_node_id, final), gap in zip(sorted(finals.items()), [(2, 3), (3, 4), (4, 5)], strict=True):
+        final.log = [e for e in final.log if not gap[0] <= e["index"] <= gap[1]]
+    assert complete_log(finals) is not None and complete_log(finals)[0] == "stitched from dc1, dc2, dc3"
+    assert violated(s.verdicts(finals)) == {"fencing"}
+
+
+def test_a_stitched_log_with_a_stretch_no_node_holds_is_not_complete() -> None:
+    s = Scenario()
+    finals = s.finals()
+    for final in finals.values():
+        final.log = [e for e in final.log if e["index"] != 3]
+    assert complete_log(finals) is None
 
 
 # ----------------------------------------------------------- applied_prefix (invariant 5, strict)

@@ -143,3 +143,18 @@ def test_a_sync_racing_one_in_flight_returns_only_after_that_fsync_completed(tmp
     assert flushes_seen_by_second == [1]
     journal._db = slow._db
     journal.close()
+
+
+def test_outcomes_of_applied_entries_survive_a_reopen_and_leave_with_their_entries(tmp_path: Path) -> None:
+    journal = RocksJournal(tmp_path / "raft", tmp_path / "snapshot.bin", audit_retention=3)
+    for index in range(1, 11):
+        journal.add(b"x", index, 1)
+        journal.record_outcome(index, "ACCEPTED" if index % 2 else "STALE_EPOCH")
+    (tmp_path / "snapshot.bin").write_bytes(b"SNAPSHOT")
+    journal.deleteEntriesTo(7)  # the log starts at 8; entries (and outcomes) below 5 leave the audit trail
+    journal.close()
+    again = RocksJournal(tmp_path / "raft", tmp_path / "snapshot.bin", audit_retention=3)
+    assert [again.outcome_at(i) for i in range(1, 11)] == ["", "", "", ""] + [
+        "ACCEPTED" if i % 2 else "STALE_EPOCH" for i in range(5, 11)]
+    assert [e[1] for e in again.archived_entries()] == list(range(5, 11))
+    again.close()
