@@ -111,12 +111,8 @@ class ChaosCluster:
         if JOINER_ID in self.nodes:
             return self.nodes[JOINER_ID]
         highest = max(node.raft_address for node in self.nodes.values())
-        for _ in range(200):  # a quarter of the candidate ports sort above three random ones
-            grpc_port, raft_port = sorted(free_ports(2), key=lambda port: f"127.0.0.1:{port}")
-            if f"127.0.0.1:{raft_port}" > highest:
-                break
-        else:
-            raise RuntimeError(f"found no free Raft port that sorts above {highest}")
+        raft_port = free_ports(1, accept=lambda port: f"127.0.0.1:{port}" > highest)[0]
+        grpc_port = free_ports(1)[0]
         voters = list(self.nodes.values())
         node = LocalNode(JOINER_ID, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{raft_port}",
                          self.cluster.base / JOINER_ID)

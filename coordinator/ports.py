@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
@@ -34,10 +34,20 @@ def candidate_ports() -> Sequence[int]:
     return range(high + 1, 65536)
 
 
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+def outside_ephemeral() -> list[int]:
+    """Every non-privileged port outside the ephemeral range."""
+    low, high = ephemeral_range()
+    return [*range(1024, low), *range(high + 1, 65536)]
+
+
+def free_ports(count: int, host: str = "127.0.0.1", accept: Callable[[int], bool] | None = None) -> list[int]:
     """`count` distinct ports that nothing holds right now (each was bound, without address
-    reuse, then released)."""
-    pool = candidate_ports()
+    reuse, then released). `accept` narrows the choice (say, to ports whose address sorts above
+    another's); it then picks among every port outside the ephemeral range, not only the usual
+    band, so a narrow condition can still be met."""
+    pool: Sequence[int] = candidate_ports() if accept is None else [p for p in outside_ephemeral() if accept(p)]
+    if not pool:
+        raise RuntimeError(f"no port outside the ephemeral range meets the condition on {host}")
     held: list[socket.socket] = []
     try:
         for _ in range(200 * count):

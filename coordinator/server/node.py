@@ -81,7 +81,7 @@ class CoordinatorNode:
         learner = c.join and not datadir.is_voter(c.data_dir)
         if not learner:
             check_port_free(c.raft_bind, "node.raft_address")
-        self.cluster_id = self._cluster_id(learner)
+        self.cluster_id = self._join_cluster(learner)
         self.raft = self._start_raft(learner, [MemberAddress(p.raft_address, p.id, p.grpc_address) for p in c.peers])
         if not learner:
             datadir.mark_voter(c.data_dir, c.node_id)
@@ -120,14 +120,23 @@ class CoordinatorNode:
         log.info("node %s serving gRPC on %s, Raft on %s (advertised %s)%s, data in %s", c.node_id, c.grpc_listen,
                  c.raft_bind, c.raft_advertise, " as a learner" if learner else "", c.data_dir)
 
-    def _cluster_id(self, learner: bool) -> str:
-        """The stored cluster id; else the founding one (a founding voter) or a peer's (a learner)."""
+    def _join_cluster(self, learner: bool) -> str:
+        """The cluster id: stored; else the founding one (a founding voter) or a peer's (a learner).
+
+        A fresh learner also takes its floor from that peer now, before any `members add` can
+        name it: a voter with its address in a change committed at or below the floor is a node
+        that lost its data. (Taken from the first AppendEntries instead, an add that committed
+        before that first contact looked like amnesia, and the node was never promoted.)"""
         c = self.config
-        stored = datadir.read(c.data_dir).get("cluster_id")
-        if isinstance(stored, str) and stored:
+        identity = datadir.read(c.data_dir)
+        stored = identity.get("cluster_id")
+        if isinstance(stored, str) and stored and (not learner or identity.get("learner_floor") is not None):
             return stored
         if learner:
-            cluster_id = learn_cluster_id([c.dial.get(p.grpc_address, p.grpc_address) for p in c.peers])
+            peer = ask_peers([c.dial.get(p.grpc_address, p.grpc_address) for p in c.peers])
+            cluster_id = str(stored or peer.cluster_id)
+            if identity.get("learner_floor") is None:
+                datadir.update(c.data_dir, learner_floor=int(peer.commit_index))
         else:
             cluster_id = datadir.founding_cluster_id([(c.node_id, c.raft_advertise), *((p.id, p.raft_address)
                                                                                          for p in c.peers)])
@@ -211,19 +220,20 @@ class CoordinatorNode:
         self.stop()
 
 
-def learn_cluster_id(peer_grpc_addresses: list[str], timeout_s: float = 10.0) -> str:
-    """A joining learner asks its configured peers which cluster it is joining."""
+def ask_peers(peer_grpc_addresses: list[str], timeout_s: float = 10.0) -> admin_pb2.StatusResponse:
+    """A joining learner asks its configured peers which cluster it is joining (the first Status
+    that names one)."""
     deadline = time.monotonic() + timeout_s
     for _attempt in range(100):
         for address in peer_grpc_addresses:
             with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
                 try:
-                    status = admin_pb2_grpc.AdminStub(channel).Status(  # type: ignore[no-untyped-call]
-                        admin_pb2.StatusRequest(), timeout=1.0)
+                    status: admin_pb2.StatusResponse = admin_pb2_grpc.AdminStub(  # type: ignore[no-untyped-call]
+                        channel).Status(admin_pb2.StatusRequest(), timeout=1.0)
                 except grpc.RpcError:
                     continue
             if status.cluster_id:
-                return str(status.cluster_id)
+                return status
         if time.monotonic() > deadline:
             break
         time.sleep(0.2)

@@ -190,6 +190,18 @@ def test_a_voter_restarted_with_an_emptied_data_directory_refuses_to_start(make_
     ok(cli(cluster, "halt", "--reason", "the other two still commit"))
 
 
+def test_a_learner_added_the_moment_it_serves_is_promoted(make_cluster: MakeCluster) -> None:
+    """A script that adds a learner as soon as it answers (before it heard from the leader) made
+    the amnesia guard take it for a voter that lost its data: it was never promoted. This end to
+    end check hits that race only sometimes; test_membership_identity.py reproduces it every time."""
+    cluster = make_cluster().start()
+    learner = start_learner(cluster)
+    cluster.call("Admin", "AddMember", admin_pb2.AddMemberRequest(
+        node_id=learner.node_id, raft_address=learner.raft_address, grpc_address=learner.grpc_address))
+    wait_until(lambda: cluster.status(learner.node_id).role in (admin_pb2.FOLLOWER, admin_pb2.LEADER), 20,
+               "the learner to be promoted")
+
+
 def test_halt_stops_new_orders_everywhere_and_resume_lets_them_in(make_cluster: MakeCluster) -> None:
     cluster = make_cluster().start()
     client = CoordinatorClient(cluster.addresses())

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,3 +109,30 @@ def test_a_snapshot_carries_only_the_committed_membership(cluster: InProcessClus
     assert stranger.address not in {m.raft_address for m in contents.members}
     assert {m.node_id for m in contents.members} == {"n0", "n1", "n2"}
     assert contents.cluster_id == leader.cluster_id
+
+
+@pytest.mark.parametrize("floor_at_start", [False, True])
+def test_a_learner_added_before_it_first_heard_from_the_leader_is_promoted(
+        cluster: InProcessCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, floor_at_start: bool) -> None:
+    """A learner's floor (the commit index before which a voter with its address means amnesia)
+    was the commit index of its first AppendEntries; an add that committed before that first
+    contact (an operator or a script quick to add) then looked like amnesia, and the node was
+    never promoted. The node now takes the floor from its peers when it starts (node.py)."""
+    leader = cluster.leader()
+    leader.propose(Barrier(), 5)
+    address = f"127.0.0.1:{free_ports(1)[0]}"
+    floors = [leader.raftCommitIndex] if floor_at_start else []
+    deaf = threading.Event()
+    deaf.set()  # the learner ignores everything it receives until the add has committed
+    real_on_message = CoordinatorSyncObj._on_message
+    monkeypatch.setattr(CoordinatorSyncObj, "_on_message", lambda self, node, message: None if (
+        deaf.is_set() and self.identity.address == address) else real_on_message(self, node, message))
+    learner = node_at(tmp_path / "dc4", address, "dc4", cluster.nodes, cluster.nodes[0].cluster_id, learner=True,
+                      floors=floors)
+    try:
+        leader.change_membership("add", make_node(address, "dc4", "127.0.0.1:1"), 10)
+        deaf.clear()
+        wait_until(lambda: learner.raftLastApplied >= leader.raftCommitIndex or None, 10, "the learner to catch up")
+        assert learner.promotion_committed() is floor_at_start
+    finally:
+        learner.destroy_synchronous()

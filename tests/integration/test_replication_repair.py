@@ -47,7 +47,7 @@ class Partition:
         monkeypatch.setattr(CoordinatorTransport, "send_pending_acks", send_pending_acks)
 
     def _cuts(self, transport: CoordinatorTransport, node: Any) -> bool:
-        return transport._syncObj.identity.address in self.isolated or node.address in self.isolated
+        return transport._syncObj.identity.address in self.isolated or getattr(node, "address", None) in self.isolated
 
     def isolate(self, node: CoordinatorSyncObj) -> None:
         self.isolated = {node.identity.address}

@@ -40,3 +40,17 @@ def bindable(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def test_a_narrow_condition_is_met_from_beyond_the_usual_band() -> None:
+    """The chaos joiner needs a Raft address that sorts above every voter's, so that it dials
+    every link itself; a voter near the top of the usual band left no such port in it."""
+    highest = f"127.0.0.1:{max(ports.candidate_ports())}"
+    chosen = free_ports(3, accept=lambda port: f"127.0.0.1:{port}" > highest)
+    low, high = ephemeral_range()
+    assert all(f"127.0.0.1:{p}" > highest and not low <= p <= high for p in chosen)
+
+
+def test_a_condition_no_port_meets_is_a_clear_error() -> None:
+    with pytest.raises(RuntimeError, match="no port outside the ephemeral range meets the condition"):
+        free_ports(1, accept=lambda port: False)
