@@ -36,6 +36,7 @@ from chaos.history import FAIL, INFO, OK, HistoryWriter
 from chaos.topology import ChaosCluster
 from coordinator.client import InvalidCommand, Refused
 from coordinator.localcluster import LocalNode, ManagedProcess, wait_until
+from coordinator.replication.membership import Reachability, refuse_add, refuse_remove
 from coordinator.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
 
@@ -321,12 +322,32 @@ def commits_resume(world: World, entries: int, within_s: float) -> float | None:
     return round(time.monotonic() - started, 2)
 
 
-def members_seen(world: World) -> set[str]:
-    """The member ids the Raft leader lists (any running voter's view when none leads)."""
+def leader_view(world: World) -> admin_pb2.StatusResponse | None:
+    """The Raft leader's Status (any running voter's when none leads)."""
     statuses = {n: s for n, s in world.cluster.statuses().items() if n in world.voters()}
     leaders = [s for s in statuses.values() if s.role == admin_pb2.LEADER]
-    view = leaders[0] if leaders else next(iter(statuses.values()), None)
+    return leaders[0] if leaders else next(iter(statuses.values()), None)
+
+
+def members_seen(world: World) -> set[str]:
+    """The member ids the Raft leader lists (any running voter's view when none leads)."""
+    view = leader_view(world)
     return {m.node_id for m in view.members} if view is not None else set()
+
+
+def predicted_change(world: World, change: str, node: LocalNode) -> str:
+    """What the coordinator should answer, by the one membership rule (replication/membership.py)
+    applied to the leader's view now: "refused" or "completed"."""
+    view = leader_view(world)
+    if view is None:
+        return "refused"
+    now = Reachability(sum(1 for m in view.members if m.connected or m.is_self), len(view.members))
+    if change == "add":
+        refusal = refuse_add(now, node.node_id)
+    else:
+        target = next((m for m in view.members if m.node_id == node.node_id), None)
+        refusal = refuse_remove(now, node.node_id, target is not None and (target.connected or target.is_self))
+    return "refused" if refusal is not None else "completed"
 
 
 # -------------------------------------------------------------------- membership
@@ -386,6 +407,7 @@ def attempt_change(world: World, change: str, node: LocalNode) -> str:
             node_id=node.node_id, raft_address=node.raft_address, grpc_address=node.grpc_address)
     else:
         method, request = "RemoveMember", admin_pb2.RemoveMemberRequest(node_id=node.node_id)
+    predicted = predicted_change(world, change, node)
     started = time.monotonic()
     try:
         world.cluster.call("Admin", method, request, budget_s=MEMBERSHIP_CALL_BUDGET_S)
@@ -397,8 +419,10 @@ def attempt_change(world: World, change: str, node: LocalNode) -> str:
     member = node.node_id in members_seen(world)
     done = member if change == "add" else not member
     outcome = "completed" if done else "refused" if answer.startswith("refused") else "unknown"
+    # The prediction is recorded, not enforced: the leader may learn of a dead link a moment after
+    # the harness's view of it, so the two can honestly differ by one connection state.
     world.details.update({f"{change}_answer": answer[:300], f"{change}_outcome": outcome,
-                          f"{change}_call_s": round(time.monotonic() - started, 2)})
+                          f"{change}_predicted": predicted, f"{change}_call_s": round(time.monotonic() - started, 2)})
     return outcome
 
 
