@@ -341,7 +341,7 @@ def predicted_change(world: World, change: str, node: LocalNode) -> str:
     view = leader_view(world)
     if view is None:
         return "refused"
-    now = Reachability(sum(1 for m in view.members if m.connected or m.is_self), len(view.members))
+    now = Reachability.of(view.members)
     if change == "add":
         refusal = refuse_add(now, node.node_id)
     else:
@@ -426,6 +426,13 @@ def attempt_change(world: World, change: str, node: LocalNode) -> str:
     return outcome
 
 
+def change_then_watch_commits(world: World, change: str, node: LocalNode) -> None:
+    """A membership change tried while a voter is down or cut off: whether it completes or is
+    refused, the cluster must commit again within COMMITS_RESUME_WITHIN_S (never wedge)."""
+    attempt_change(world, change, node)
+    world.bound("commits_resume_s", commits_resume(world, 5, COMMITS_RESUME_WITHIN_S), COMMITS_RESUME_WITHIN_S)
+
+
 @fault("membership")
 def membership(world: World, rng: random.Random) -> Iterator[None]:
     """Add a fourth voter under load (as a learner first), then remove it again."""
@@ -448,9 +455,7 @@ def add_with_voter_down(world: World, rng: random.Random) -> Iterator[None]:
         leader = world.leader()
         victim = rng.choice([n for n in world.voters() if n != leader])  # a voter, never the learner
         with killed(world, [victim]):
-            attempt_change(world, "add", node)
-            world.bound("commits_resume_s", commits_resume(world, 5, COMMITS_RESUME_WITHIN_S),
-                        COMMITS_RESUME_WITHIN_S)
+            change_then_watch_commits(world, "add", node)
             yield
     finally:
         retire_joiner(world, node)
@@ -471,9 +476,7 @@ def remove_under_partition(world: World, rng: random.Random) -> Iterator[None]:
         with toxiproxy.cut(world.toxi, world.chaos.proxies(world.chaos.links_of(cut_off))):
             reachable = [n for n in (*world.voters(), node.node_id) if n != cut_off]
             world.details["leader"] = leader_among(world, reachable, 10)  # the one that can decide
-            attempt_change(world, "remove", node)
-            world.bound("commits_resume_s", commits_resume(world, 5, COMMITS_RESUME_WITHIN_S),
-                        COMMITS_RESUME_WITHIN_S)
+            change_then_watch_commits(world, "remove", node)
             yield
     finally:
         retire_joiner(world, node)

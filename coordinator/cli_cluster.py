@@ -282,9 +282,7 @@ def members_add(ops: Operator, node_id: str, raft_address: str, grpc_address: st
             return
         raise click.UsageError(f"{node_id} is running as a {ROLE_NAMES.get(learner.role)}, not a learner: "
                                "start it with join = true")
-    current_members = list_members(ops).members
-    refusal = refuse_add(Reachability(sum(1 for m in current_members if m.connected or m.is_self),
-                                      len(current_members)), node_id)
+    refusal = refuse_add(Reachability.of(list_members(ops).members), node_id)
     if refusal is not None:  # the leader would refuse it too; say so before waiting for catch-up
         raise Refused(refusal, reason="MEMBERSHIP_REFUSED")
     deadline = time.monotonic() + timeout_s

@@ -18,8 +18,9 @@ removal that would undo it, commits until the dead voter returns (issue 8, defec
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from coordinator.replication.snapshots import MemberAddress
 
@@ -33,12 +34,24 @@ def majority_of(voters: int) -> int:
     return voters // 2 + 1
 
 
+class VoterLink(Protocol):
+    """One voter as a member list shows it (coordinator.v1.Member has these fields)."""
+
+    connected: bool
+    is_self: bool
+
+
 @dataclass(frozen=True, slots=True)
 class Reachability:
     """What the leader sees: voters it is connected to (itself included), and all voters."""
 
     reachable: int
     voters: int
+
+    @classmethod
+    def of(cls, members: Sequence[VoterLink]) -> Reachability:
+        """From the leader's member list (ListMembers or Status)."""
+        return cls(sum(1 for m in members if m.connected or m.is_self), len(members))
 
 
 def refuse_add(now: Reachability, node_id: str) -> str | None:

@@ -38,7 +38,14 @@ from coordinator.replication.proposals import (
 from coordinator.replication.settings import RaftSettings
 from coordinator.replication.snapshots import MemberAddress
 from coordinator.replication.state import ReplicatedState
-from coordinator.replication.syncobj_patch import CoordinatorSyncObj, MemberView, RaftCounters, RaftStatus, make_node
+from coordinator.replication.syncobj_patch import (
+    CoordinatorSyncObj,
+    MemberView,
+    RaftCounters,
+    RaftStatus,
+    make_node,
+    member_of,
+)
 
 __all__ = ["MemberAddress", "MemberView", "MembershipRefused", "NoQuorum", "OutcomeUnknown", "Overloaded",
            "ProposalError", "RaftCounters", "RaftNode", "RaftSettings", "RaftStatus"]
@@ -85,12 +92,12 @@ class RaftNode:
 
     def leader(self) -> MemberAddress | None:
         node = self._sync.leader_node()
-        return None if node is None else _member(node)
+        return None if node is None else member_of(node)
 
     def voters(self) -> tuple[MemberAddress, ...]:
         """The voters in this node's configuration (appended changes included), itself too unless
         it is a learner."""
-        others = tuple(_member(n) for n in sorted(self._sync.otherNodes, key=lambda n: n.address))
+        others = tuple(member_of(n) for n in sorted(self._sync.otherNodes, key=lambda n: n.address))
         return others if self.learner else (self.identity, *others)
 
     def status(self) -> RaftStatus:
@@ -132,7 +139,3 @@ class RaftNode:
 
 def _node(member: MemberAddress) -> Any:
     return make_node(member.raft_address, member.node_id, member.grpc_address)
-
-
-def _member(node: Any) -> MemberAddress:
-    return MemberAddress(node.address, getattr(node, "node_id", node.address), getattr(node, "grpc_address", ""))

@@ -200,7 +200,7 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
         self.trace = ApplyTrace.from_env(self_node.node_id)
         self.cluster_id = cluster_id
         founders = list(peers) if learner else [self_node, *peers]
-        self._membership = CommittedMembership(_address(n) for n in founders)
+        self._membership = CommittedMembership(member_of(n) for n in founders)
         conf = SyncObjConf(
             password=cluster_secret,
             bindAddress=bind_address,
@@ -529,7 +529,7 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
             return result
         if command[:1] == MEMBERSHIP_PREFIX:
             change = self._SyncObj__parseChangeClusterRequest(command)
-            self._membership.apply(change[0], _address(change[2], added_index=index))
+            self._membership.apply(change[0], member_of(change[2], added_index=index))
         return super()._SyncObj__doApplyCommand(command)
 
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:
@@ -673,7 +673,8 @@ def _contained(callback: Callable[[Any, int], None]) -> Callable[[Any, int], Non
     return call
 
 
-def _address(node: Any, added_index: int = 0) -> MemberAddress:
+def member_of(node: Any, added_index: int = 0) -> MemberAddress:
+    """A pysyncobj node as the rest of the code knows a member (the inverse of make_node)."""
     return MemberAddress(node.address, getattr(node, "node_id", node.address), getattr(node, "grpc_address", ""),
                          added_index)
 
