@@ -20,9 +20,12 @@ from coordinator.client.errors import (
     IllegalTransition,
     InvalidCommand,
     MembershipRefused,
+    NoQuorum,
     NotActive,
     NotHolder,
+    OutcomeUnknown,
     Overfill,
+    Overloaded,
     Refused,
     RiskLimit,
     StaleEpoch,
@@ -31,12 +34,12 @@ from coordinator.client.errors import (
 )
 from coordinator.client.policy import RetryPolicy
 from coordinator.client.sync import CoordinatorClient, EngineSession
-from coordinator.client.wire import Grant, LeadershipEvent
+from coordinator.client.values import Grant, LeadershipEvent
 from coordinator.core.model import Order, OrderStatus, Position, Side
 
 __all__ = [
     "CoordinatorClient", "CoordinatorError", "EngineSession", "Grant", "Halted", "IdempotencyConflict",
-    "IllegalTransition", "InvalidCommand", "LeadershipEvent", "MembershipRefused", "NotActive", "NotHolder",
-    "Order", "OrderStatus", "Overfill", "Position", "Refused", "RetryPolicy", "RiskLimit", "Side", "StaleEpoch",
-    "Unavailable", "UnknownOrder",
+    "IllegalTransition", "InvalidCommand", "LeadershipEvent", "MembershipRefused", "NoQuorum", "NotActive",
+    "NotHolder", "Order", "OrderStatus", "OutcomeUnknown", "Overfill", "Overloaded", "Position", "Refused",
+    "RetryPolicy", "RiskLimit", "Side", "StaleEpoch", "Unavailable", "UnknownOrder",
 ]

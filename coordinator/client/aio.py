@@ -7,8 +7,9 @@
     await session.submit_order("ord-1", "ACC1", "BTC-PERP", Side.BUY, "0.5", "64000")
     await session.close()
 
-Retry decisions, lease arithmetic and the session's states come from policy.py, shared with the
-blocking client; this module only awaits. Callbacks may be plain functions or coroutines.
+Every decision comes from policy.py, shared with the blocking twin in sync.py; this module only
+awaits. Callbacks may be plain functions or coroutines. tests/unit/test_client_twins.py holds the
+two public APIs equal.
 """
 
 from __future__ import annotations
@@ -23,31 +24,35 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
-from coordinator.client import policy, wire
-from coordinator.client.errors import NotActive, NotHolder, Refused, StaleEpoch, Unavailable
-from coordinator.client.sync import parse_addresses
+from coordinator.client import policy
+from coordinator.client.errors import CoordinatorError
+from coordinator.client.values import Grant, LeadershipEvent
 from coordinator.core.model import Order, OrderStatus, Position, Side
 from coordinator.core.results import FillResult, OrderResult
-from coordinator.server.errors import reason_of
-from coordinator.server.pipeline import CHANNEL_OPTIONS
-from coordinator.v1 import admin_pb2, admin_pb2_grpc, engine_pb2, engine_pb2_grpc, types_pb2
+from coordinator.v1 import admin_pb2, admin_pb2_grpc, engine_pb2, engine_pb2_grpc
+from coordinator.wire.channel import CHANNEL_OPTIONS
+from coordinator.wire.records import order_from_wire, position_from_wire
+from coordinator.wire.status import reason_of
 
 log = logging.getLogger(__name__)
 MS = policy.MS
+T = TypeVar("T")
 Callback = Callable[[Any], None] | Callable[[Any], Awaitable[None]]
 
 
 class AsyncCoordinatorClient:
     """The asyncio twin of CoordinatorClient."""
 
-    def __init__(self, addresses: str | Sequence[str], *, retry: policy.RetryPolicy | None = None) -> None:
-        self.addresses = parse_addresses(addresses)
+    def __init__(self, addresses: str | Sequence[str], *, retry: policy.RetryPolicy | None = None,
+                 interceptors: Sequence[grpc.aio.ClientInterceptor] = ()) -> None:
+        self.addresses = policy.parse_addresses(addresses)
         self.policy = retry or policy.RetryPolicy()
-        self._channels = {a: grpc.aio.insecure_channel(a, options=CHANNEL_OPTIONS) for a in self.addresses}
+        self._channels = {a: grpc.aio.insecure_channel(a, options=CHANNEL_OPTIONS, interceptors=list(interceptors))
+                          for a in self.addresses}
         self._engine = {a: engine_pb2_grpc.EngineStub(c) for a, c in self._channels.items()}  # type: ignore[no-untyped-call]
         self._admin = {a: admin_pb2_grpc.AdminStub(c) for a, c in self._channels.items()}  # type: ignore[no-untyped-call]
         self._leader: str | None = None
@@ -58,6 +63,12 @@ class AsyncCoordinatorClient:
         for channel in self._channels.values():
             await channel.close(None)
 
+    async def __aenter__(self) -> AsyncCoordinatorClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
     async def call(self, service: str, method: str, request: Any, *, give_up_ns: int | None = None) -> Any:
         return (await self.call_timed(service, method, request, give_up_ns=give_up_ns))[0]
 
@@ -66,13 +77,12 @@ class AsyncCoordinatorClient:
         attempts = policy.Attempts(self.policy, time.monotonic_ns(), give_up_ns, self._random.random)
         stubs = self._engine if service == "Engine" else self._admin
         while (timeout := attempts.timeout_s(time.monotonic_ns())) is not None:
-            address = self._leader or next(self._rotation)
+            address = self._target()
             try:
                 return await getattr(stubs[address], method)(request, timeout=timeout), attempts.started_ns
             except grpc.aio.AioRpcError as exc:
                 reason, field = reason_of(exc)
-                if self._leader == address:
-                    self._leader = None
+                self._lost(address)
                 delay = attempts.failed(exc.code().name, reason, field, exc.details() or "", address,
                                         time.monotonic_ns())
             if delay is None:
@@ -81,7 +91,15 @@ class AsyncCoordinatorClient:
             await self.refresh_leader(timeout_s=0.2)
         raise attempts.exhausted(f"{service}.{method}")
 
+    def _target(self) -> str:
+        return self._leader or next(self._rotation)
+
+    def _lost(self, address: str) -> None:
+        if self._leader == address:
+            self._leader = None
+
     async def refresh_leader(self, timeout_s: float = 0.5) -> str | None:
+        """Asks the nodes who leads; remembers the leader's gRPC address if one is known."""
         for address in self.addresses:
             try:
                 status = await self._admin[address].Status(admin_pb2.StatusRequest(), timeout=timeout_s)
@@ -95,17 +113,26 @@ class AsyncCoordinatorClient:
 
     async def orders(self, *, open_only: bool = False, account: str = "", instrument: str = "",
                      stale: bool = False) -> list[Order]:
-        request = admin_pb2.ListOrdersRequest(open_only=open_only, account=account, instrument=instrument,
-                                              consistency=types_pb2.STALE if stale else types_pb2.LINEARIZABLE)
-        return [wire.order(o) for o in (await self.call("Admin", "ListOrders", request)).orders]
+        request = policy.orders_request(open_only, account, instrument, stale)
+        return [order_from_wire(o) for o in (await self.call("Admin", "ListOrders", request)).orders]
 
     async def positions(self, *, account: str = "", instrument: str = "", stale: bool = False) -> list[Position]:
-        request = admin_pb2.ListPositionsRequest(account=account, instrument=instrument,
-                                                 consistency=types_pb2.STALE if stale else types_pb2.LINEARIZABLE)
-        return [wire.position(p) for p in (await self.call("Admin", "ListPositions", request)).positions]
+        request = policy.positions_request(account, instrument, stale)
+        return [position_from_wire(p) for p in (await self.call("Admin", "ListPositions", request)).positions]
 
-    async def observe(self, stop: asyncio.Event | None = None) -> AsyncIterator[wire.LeadershipEvent]:
-        """Leadership changes until `stop` is set; moves to another node when one fails."""
+    async def get_order(self, client_order_id: str, *, stale: bool = False) -> Order:
+        request = policy.get_order_request(client_order_id, stale)
+        return order_from_wire((await self.call("Engine", "GetOrder", request)).order)
+
+    async def status(self, address: str, timeout_s: float = 2.0) -> admin_pb2.StatusResponse:
+        """One node's own view (not forwarded, not retried)."""
+        response: admin_pb2.StatusResponse = await self._admin[address].Status(admin_pb2.StatusRequest(),
+                                                                               timeout=timeout_s)
+        return response
+
+    async def observe(self, *, stop: asyncio.Event | None = None) -> AsyncIterator[LeadershipEvent]:
+        """Leadership changes until `stop` is set, starting with the current state; moves on to
+        another node when the one it listens to fails."""
         stop = stop or asyncio.Event()
         for address in itertools.cycle(self.addresses):
             if stop.is_set():
@@ -123,8 +150,7 @@ class AsyncCoordinatorClient:
                     event = read.result()
                     if event is grpc.aio.EOF:  # type: ignore[attr-defined]
                         break
-                    yield wire.LeadershipEvent(event.epoch, event.holder_id, event.ttl_ms, event.node_id,
-                                               event.applied_index, event.handoff_to, event.changed_at_ns)
+                    yield policy.leadership_event(event)
             except grpc.aio.AioRpcError:
                 pass
             finally:
@@ -174,9 +200,20 @@ class AsyncEngineSession:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
+    async def __aenter__(self) -> AsyncEngineSession:
+        return await self.start()
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
     @property
     def epoch(self) -> int | None:
+        """The epoch this engine may act under right now, or None."""
         return self.core.active_epoch(time.monotonic_ns())
+
+    @property
+    def active(self) -> bool:
+        return self.epoch is not None
 
     async def wait_active(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -188,8 +225,8 @@ class AsyncEngineSession:
         epoch = self.core.epoch if self.core.state is policy.SessionState.ACTIVE else None
         await self._demote("resigned", rejoin=False)
         if epoch is not None:
-            await self.client.call("Engine", "Resign", engine_pb2.ResignRequest(
-                engine_id=self.engine_id, epoch=epoch, successor_engine_id=successor_engine_id))
+            await self.client.call("Engine", "Resign", policy.resign_request(self.engine_id, epoch,
+                                                                             successor_engine_id))
 
     def campaign_again(self) -> None:
         self.core.resume_standby(time.monotonic_ns())
@@ -199,48 +236,38 @@ class AsyncEngineSession:
 
     async def submit_order(self, client_order_id: str, account: str, instrument: str, side: Side,
                            quantity: Decimal | str, price: Decimal | str) -> OrderResult:
-        response = await self._fenced("SubmitOrder", lambda epoch: engine_pb2.SubmitOrderRequest(
-            engine_id=self.engine_id, epoch=epoch, client_order_id=client_order_id, account=account,
-            instrument=instrument, side=types_pb2.Side.ValueType(side), quantity=str(quantity), price=str(price)))
-        return OrderResult(wire.order(response.order), response.duplicate)
+        return await self._fenced(policy.submit_order(self.engine_id, client_order_id, account, instrument,
+                                                      side, quantity, price))
 
     async def update_order(self, client_order_id: str, status: OrderStatus, venue_order_id: str = "",
                            reason: str = "") -> OrderResult:
-        response = await self._fenced("UpdateOrder", lambda epoch: engine_pb2.UpdateOrderRequest(
-            engine_id=self.engine_id, epoch=epoch, client_order_id=client_order_id,
-            status=types_pb2.OrderStatus.ValueType(status), venue_order_id=venue_order_id, reason=reason))
-        return OrderResult(wire.order(response.order), response.duplicate)
+        return await self._fenced(policy.update_order(self.engine_id, client_order_id, status, venue_order_id,
+                                                      reason))
 
     async def cancel_order(self, client_order_id: str) -> OrderResult:
-        response = await self._fenced("CancelOrder", lambda epoch: engine_pb2.CancelOrderRequest(
-            engine_id=self.engine_id, epoch=epoch, client_order_id=client_order_id))
-        return OrderResult(wire.order(response.order), response.duplicate)
+        return await self._fenced(policy.cancel_order(self.engine_id, client_order_id))
 
     async def report_fill(self, fill_id: str, client_order_id: str, quantity: Decimal | str,
                           price: Decimal | str) -> FillResult:
-        response = await self._fenced("ReportFill", lambda epoch: engine_pb2.ReportFillRequest(
-            engine_id=self.engine_id, epoch=epoch, fill_id=fill_id, client_order_id=client_order_id,
-            quantity=str(quantity), price=str(price)))
-        return FillResult(wire.order(response.order), wire.position(response.position), response.duplicate)
+        return await self._fenced(policy.report_fill(self.engine_id, fill_id, client_order_id, quantity, price))
 
-    async def _fenced(self, method: str, build: Callable[[int], Any]) -> Any:
-        now = time.monotonic_ns()
-        epoch, valid_until = self.core.active_epoch(now), self.core.valid_until_ns
-        if epoch is None:
-            if self.core.state is policy.SessionState.ACTIVE:
-                await self._demote(policy.LEASE_EXPIRED)
-            raise NotActive(f"engine {self.engine_id} does not hold the execution role; {method} was not sent")
+    async def _fenced(self, write: policy.FencedWrite[T]) -> T:
+        permit = self.core.permit_write(self.engine_id, write.method, time.monotonic_ns())
+        if isinstance(permit, policy.WriteDenied):
+            if permit.demote_reason is not None:
+                await self._demote(permit.demote_reason)
+            raise permit.error
         try:
-            return await self.client.call("Engine", method, build(epoch), give_up_ns=valid_until)
-        except (StaleEpoch, NotHolder) as exc:
-            await self._demote(f"{exc.reason}: {exc.message}", epoch=epoch)
-            raise
-        except Unavailable as exc:
-            if time.monotonic_ns() >= valid_until:
-                await self._demote("lease expired during a call", epoch=epoch)
-                raise NotActive(f"the lease of epoch {epoch} ran out during {method}; it may have been recorded",
-                                maybe_applied=exc.maybe_applied) from exc
-            raise
+            response = await self.client.call("Engine", write.method, write.request(permit.epoch),
+                                              give_up_ns=permit.valid_until_ns)
+        except CoordinatorError as exc:
+            failed = self.core.on_write_failed(write.method, permit, exc, time.monotonic_ns())
+            if failed.demote_reason is not None:
+                await self._demote(failed.demote_reason, epoch=permit.epoch)
+            if failed.error is exc:
+                raise
+            raise failed.error from exc
+        return write.result(response)
 
     # ----------------------------------------------------------------------- the loop
 
@@ -248,11 +275,11 @@ class AsyncEngineSession:
         while not self._closed.is_set():
             action = self.core.next_action(time.monotonic_ns())
             try:
-                if isinstance(action, policy.Campaign):
+                if isinstance(action, policy.CampaignDue):
                     await self._campaign()
-                elif isinstance(action, policy.KeepAlive):
+                elif isinstance(action, policy.KeepAliveDue):
                     await self._keep_alive(action)
-                elif isinstance(action, policy.Demote):
+                elif isinstance(action, policy.DemotionDue):
                     await self._demote(action.reason)
                 else:
                     with contextlib.suppress(asyncio.TimeoutError):
@@ -266,64 +293,64 @@ class AsyncEngineSession:
                 await asyncio.sleep(0.05)
 
     async def _campaign(self) -> None:
-        request = engine_pb2.CampaignRequest(engine_id=self.engine_id, ttl_ms=self._requested_ttl_ms,
-                                             request_id=uuid.uuid4().hex)
+        request = policy.campaign_request(self.engine_id, self._requested_ttl_ms, uuid.uuid4().hex)
         sent = time.monotonic_ns()
         try:
             response, sent = await self.client.call_timed("Engine", "Campaign", request,
                                                           give_up_ns=sent + self.core.ttl_ms * MS)
-        except (Unavailable, Refused) as exc:
+        except CoordinatorError as exc:
             log.info("campaign of %s failed: %s", self.engine_id, exc)
             self.core.on_denied(time.monotonic_ns())
             return
-        if response.granted:
-            await self._granted(response.epoch, response.ttl_ms, sent, tuple(map(wire.order, response.open_orders)),
-                                tuple(map(wire.position, response.positions)), resumed=False)
-        elif response.holder_id == self.engine_id and response.epoch == self.core.last_epoch_held:
-            await self._resume(response.epoch)
+        outcome = self.core.on_campaign_answer(response, sent, time.monotonic_ns())
+        if isinstance(outcome, policy.ResumeDue):
+            await self._resume(outcome.epoch)
         else:
-            self.core.on_denied(time.monotonic_ns())
+            await self._act_on(outcome, tuple(map(order_from_wire, response.open_orders)),
+                               tuple(map(position_from_wire, response.positions)), resumed=False)
 
     async def _resume(self, epoch: int) -> None:
         sent = time.monotonic_ns()
         try:
-            response, sent = await self.client.call_timed("Engine", "KeepAlive", engine_pb2.KeepAliveRequest(
-                engine_id=self.engine_id, epoch=epoch), give_up_ns=sent + self.core.ttl_ms * MS)
+            response, sent = await self.client.call_timed("Engine", "KeepAlive", policy.keep_alive_request(
+                self.engine_id, epoch), give_up_ns=sent + self.core.ttl_ms * MS)
             orders = await self.client.orders(open_only=True)
             positions = await self.client.positions()
-        except (Unavailable, Refused):
+        except CoordinatorError:
             self.core.on_denied(time.monotonic_ns())
             return
-        await self._granted(epoch, response.ttl_ms, sent, tuple(orders), tuple(positions), resumed=True)
+        outcome = self.core.on_resumed(epoch, response.ttl_ms, sent, time.monotonic_ns())
+        await self._act_on(outcome, tuple(orders), tuple(positions), resumed=True)
 
-    async def _granted(self, epoch: int, ttl_ms: int, sent: int, orders: tuple[Order, ...],
-                       positions: tuple[Position, ...], *, resumed: bool) -> None:
-        if not self.core.on_granted(epoch, ttl_ms, sent, time.monotonic_ns()):
-            log.warning("grant of epoch %d arrived after its local lease; resigning it", epoch)
+    async def _act_on(self, outcome: policy.CampaignOutcome, orders: tuple[Order, ...],
+                      positions: tuple[Position, ...], *, resumed: bool) -> None:
+        if isinstance(outcome, policy.GiveBack):
+            log.warning("grant of epoch %d arrived after its local lease; resigning it", outcome.epoch)
             with contextlib.suppress(Exception):
-                await self.client.call("Engine", "Resign", engine_pb2.ResignRequest(engine_id=self.engine_id,
-                                                                                    epoch=epoch))
+                await self.client.call("Engine", "Resign", policy.resign_request(self.engine_id, outcome.epoch))
+        if not isinstance(outcome, policy.Elected):
             return
         self._lease_granted.set()
-        log.info("engine %s elected with epoch %d (%d open orders)", self.engine_id, epoch, len(orders))
+        log.info("engine %s elected with epoch %d (%d open orders)", self.engine_id, outcome.epoch, len(orders))
         if self._on_elected is not None:
-            self._callbacks.put_nowait((self._on_elected,
-                                        wire.Grant(self.engine_id, epoch, ttl_ms, orders, positions, resumed)))
+            grant = Grant(self.engine_id, outcome.epoch, outcome.ttl_ms, orders, positions, resumed)
+            self._callbacks.put_nowait((self._on_elected, grant))
 
-    async def _keep_alive(self, action: policy.KeepAlive) -> None:
-        request = engine_pb2.KeepAliveRequest(engine_id=self.engine_id, epoch=action.epoch)
+    async def _keep_alive(self, action: policy.KeepAliveDue) -> None:
+        request = policy.keep_alive_request(self.engine_id, action.epoch)
         try:
             response, sent = await self.client.call_timed("Engine", "KeepAlive", request,
                                                           give_up_ns=action.deadline_ns)
-        except (StaleEpoch, NotHolder) as exc:
-            await self._demote(f"{exc.reason}: {exc.message}", epoch=action.epoch)
-            return
-        except (Unavailable, Refused):
-            self.core.on_keepalive_failed(time.monotonic_ns())
+        except CoordinatorError as exc:
+            log.debug("keep-alive of epoch %d failed: %s", action.epoch, exc)
+            fenced = self.core.on_keepalive_error(exc, time.monotonic_ns())
+            if fenced is not None:
+                await self._demote(fenced, epoch=action.epoch)
             return
         self.core.on_keepalive_ok(action.epoch, sent)
         self.handoff_to = response.handoff_to
         if self.core.handoff_requested(action.epoch, response.handoff_to):
+            log.info("engine %s asked to hand off to %s", self.engine_id, response.handoff_to)
             self._callbacks.put_nowait((self._on_handoff, response.handoff_to))
 
     async def _demote(self, reason: str, *, rejoin: bool | None = None, epoch: int | None = None) -> None:
@@ -340,7 +367,7 @@ class AsyncEngineSession:
         while not self._closed.is_set():
             self._lease_granted.clear()
             action = self.core.lease_watch(time.monotonic_ns())
-            if isinstance(action, policy.Demote):
+            if isinstance(action, policy.DemotionDue):
                 await self._demote(action.reason)
                 continue
             with contextlib.suppress(asyncio.TimeoutError):
@@ -348,11 +375,10 @@ class AsyncEngineSession:
                                        max(0.0, (action.until_ns - time.monotonic_ns()) / 1e9))
 
     async def _observe(self) -> None:
-        async for event in self.client.observe(self._closed):
+        async for event in self.client.observe(stop=self._closed):
             if not event.holder_id:
                 self.core.on_role_freed(time.monotonic_ns())
                 self._wake.set()
-
 
     async def _deliver(self) -> None:
         while True:

@@ -1,6 +1,7 @@
-"""The client's decisions, without I/O: which failures to retry, how long to back off, and the
-engine session's lease arithmetic and state. Times are monotonic nanoseconds passed in, so the
-blocking and asyncio adapters share this code and tests drive it with a fake clock.
+"""The client's decisions, without I/O: which failures to retry, how long to back off, the
+engine session's lease arithmetic and state, what each answer means, and the requests to send.
+Times are monotonic nanoseconds passed in, so the blocking and asyncio twins (sync.py, aio.py)
+share every decision and only do I/O; tests drive this module with a fake clock.
 
 Retry rules (a refusal is never retried; everything else is retried with the *same* request,
 hence the same idempotency key):
@@ -17,16 +18,27 @@ same command, which is later, so the engine always stops first.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
 
-from coordinator.client.errors import Unavailable, refusal
+from coordinator.client.errors import FENCED, CoordinatorError, NotActive, Unavailable, refusal, unavailable
+from coordinator.client.values import LeadershipEvent
+from coordinator.core.model import OrderStatus, Side
+from coordinator.core.refusals import Operating, Reason
+from coordinator.core.results import FillResult, OrderResult
+from coordinator.v1 import admin_pb2, engine_pb2, types_pb2
+from coordinator.wire.records import order_from_wire, position_from_wire
 
 MS = 1_000_000
+# Codes that refuse whatever the reason (reasons a newer server may add, auth, unknown methods).
 REFUSAL_CODES = frozenset({"FAILED_PRECONDITION", "NOT_FOUND", "INVALID_ARGUMENT", "ALREADY_EXISTS",
                            "PERMISSION_DENIED", "UNAUTHENTICATED", "UNIMPLEMENTED", "OUT_OF_RANGE"})
-NOT_APPLIED_REASONS = frozenset({"NO_QUORUM", "OVERLOADED"})
+_REFUSALS = frozenset(Reason)
+_OPERATING = {o.value: o for o in Operating}
 LEASE_EXPIRED = "lease expired: no keep-alive was acknowledged in time"
+LEASE_RAN_OUT_IN_CALL = "lease expired during a call"
 
 
 class Verdict(enum.Enum):
@@ -36,10 +48,18 @@ class Verdict(enum.Enum):
 
 
 def classify(code: str, reason: str) -> Verdict:
-    """What a failed call means. `code` is the gRPC status name, `reason` the ErrorInfo reason."""
-    if code in REFUSAL_CODES and reason not in NOT_APPLIED_REASONS:
+    """What a failed call means. `code` is the gRPC status name, `reason` the ErrorInfo reason:
+    the reason decides when it is one of ours, the code otherwise (a connection failure)."""
+    if reason in _REFUSALS:
         return Verdict.REFUSED
-    if reason in NOT_APPLIED_REASONS or code == "RESOURCE_EXHAUSTED":
+    operating = _OPERATING.get(reason)
+    if operating is not None:
+        if not operating.retryable:
+            return Verdict.REFUSED
+        return Verdict.RETRY_MAYBE_APPLIED if operating.maybe_applied else Verdict.RETRY_NOT_APPLIED
+    if code in REFUSAL_CODES:
+        return Verdict.REFUSED
+    if code == "RESOURCE_EXHAUSTED":
         return Verdict.RETRY_NOT_APPLIED
     return Verdict.RETRY_MAYBE_APPLIED
 
@@ -77,19 +97,22 @@ class SessionState(enum.Enum):
     PASSIVE = "passive"      # resigned or closed: does not campaign
 
 
+# ------------------------------------------------- what the session loop must do next
+
+
 @dataclass(frozen=True, slots=True)
-class Campaign:
+class CampaignDue:
     at_ns: int
 
 
 @dataclass(frozen=True, slots=True)
-class KeepAlive:
+class KeepAliveDue:
     epoch: int
     deadline_ns: int          # give up on this keep-alive at this time (the lease's end)
 
 
 @dataclass(frozen=True, slots=True)
-class Demote:
+class DemotionDue:
     reason: str
 
 
@@ -98,13 +121,71 @@ class Wait:
     until_ns: int
 
 
-Action = Campaign | KeepAlive | Demote | Wait
+Action = CampaignDue | KeepAliveDue | DemotionDue | Wait
+
+# ------------------------------------------------------- what a campaign answer means
+
+
+@dataclass(frozen=True, slots=True)
+class Elected:
+    """Act from now at `epoch` (fire on_elected)."""
+
+    epoch: int
+    ttl_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class GiveBack:
+    """Granted too late to act on (the local lease already ended): resign `epoch` at once so
+    the next engine need not wait for it to expire."""
+
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeDue:
+    """Our lease lapsed locally (say, during a Raft failover) but nobody else was granted:
+    renew `epoch` with a keep-alive and read the book; report with `on_resumed`."""
+
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class Denied:
+    """Someone else holds the role, or the campaign failed: campaign again after a back-off."""
+
+
+CampaignOutcome = Elected | GiveBack | ResumeDue | Denied
+
+# ---------------------------------------------------------- what a write may do
+
+
+@dataclass(frozen=True, slots=True)
+class WritePermit:
+    epoch: int
+    valid_until_ns: int       # give up on the call at the local lease end
+
+
+@dataclass(frozen=True, slots=True)
+class WriteDenied:
+    """Raise `error` without sending; demote first with `demote_reason` when it is set."""
+
+    error: NotActive
+    demote_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteFailed:
+    """A write failed: raise `error`; demote first (for that epoch only) when `demote_reason`."""
+
+    error: CoordinatorError
+    demote_reason: str | None
 
 
 @dataclass
 class SessionCore:
     """Sans-I/O state of one engine's session. The adapter asks `next_action(now)`, performs
-    it, and reports back through the `on_*` methods; `Demote` must be acted on at once."""
+    it, and reports back through the `on_*` methods; `DemotionDue` must be acted on at once."""
 
     engine_id: str
     ttl_ms: int
@@ -133,25 +214,25 @@ class SessionCore:
 
     def next_action(self, now_ns: int) -> Action:
         if self.state is SessionState.ACTIVE:
-            if isinstance(lease := self.lease_watch(now_ns), Demote):
+            if isinstance(lease := self.lease_watch(now_ns), DemotionDue):
                 return lease
             if now_ns >= self.next_keepalive_ns:
-                return KeepAlive(self.epoch, self.valid_until_ns)
+                return KeepAliveDue(self.epoch, self.valid_until_ns)
             return Wait(min(self.next_keepalive_ns, self.valid_until_ns))
         if self.state is SessionState.STANDBY:
             if now_ns >= self.next_campaign_ns:
-                return Campaign(now_ns)
+                return CampaignDue(now_ns)
             return Wait(self.next_campaign_ns)
         return Wait(now_ns + 1000 * MS)
 
-    def lease_watch(self, now_ns: int) -> Demote | Wait:
+    def lease_watch(self, now_ns: int) -> DemotionDue | Wait:
         """For the lease watchdog, which runs beside the session loop so that a keep-alive
-        stuck in the network cannot delay a demotion: Demote once the local lease has ended,
+        stuck in the network cannot delay a demotion: DemotionDue once the local lease has ended,
         otherwise when to look again."""
         if self.state is not SessionState.ACTIVE:
             return Wait(now_ns + 1000 * MS)
         if now_ns >= self.valid_until_ns:
-            return Demote(LEASE_EXPIRED)
+            return DemotionDue(LEASE_EXPIRED)
         return Wait(self.valid_until_ns)
 
     def lease_end_ns(self, sent_ns: int) -> int:
@@ -182,6 +263,54 @@ class SessionCore:
 
     def on_denied(self, now_ns: int) -> None:
         self.next_campaign_ns = now_ns + self.campaign_retry_ms * MS
+
+    def on_campaign_answer(self, answer: engine_pb2.CampaignResponse, sent_ns: int,
+                           now_ns: int) -> CampaignOutcome:
+        """What a campaign answer (for a campaign sent at `sent_ns`) means for this session."""
+        if answer.granted:
+            return self._grant(answer.epoch, answer.ttl_ms, sent_ns, now_ns)
+        if answer.holder_id == self.engine_id and answer.epoch == self.last_epoch_held:
+            return ResumeDue(answer.epoch)
+        self.on_denied(now_ns)
+        return Denied()
+
+    def on_resumed(self, epoch: int, ttl_ms: int, sent_ns: int, now_ns: int) -> Elected | GiveBack:
+        """The keep-alive of a `ResumeDue` (sent at `sent_ns`) was acknowledged."""
+        return self._grant(epoch, ttl_ms, sent_ns, now_ns)
+
+    def _grant(self, epoch: int, ttl_ms: int, sent_ns: int, now_ns: int) -> Elected | GiveBack:
+        if self.on_granted(epoch, ttl_ms, sent_ns, now_ns):
+            return Elected(epoch, ttl_ms)
+        return GiveBack(epoch)
+
+    def permit_write(self, engine_id: str, method: str, now_ns: int) -> WritePermit | WriteDenied:
+        """May a fenced write be sent now, and under which epoch? Never sends without the role."""
+        epoch = self.active_epoch(now_ns)
+        if epoch is not None:
+            return WritePermit(epoch, self.valid_until_ns)
+        lapsed = self.state is SessionState.ACTIVE  # the watchdog has not demoted yet
+        error = NotActive(f"engine {engine_id} does not hold the execution role; {method} was not sent")
+        return WriteDenied(error, LEASE_EXPIRED if lapsed else None)
+
+    def on_write_failed(self, method: str, permit: WritePermit, error: CoordinatorError,
+                        now_ns: int) -> WriteFailed:
+        """What a failed fenced write means: fenced off (demote), the lease ran out in the call
+        (demote; NotActive), or a plain failure to pass on."""
+        if isinstance(error, FENCED):
+            return WriteFailed(error, f"{error.reason}: {error.message}")
+        if isinstance(error, Unavailable) and now_ns >= permit.valid_until_ns:
+            lapsed = NotActive(f"the lease of epoch {permit.epoch} ran out during {method}; it may have been "
+                               "recorded (the next engine sees it in its book)", maybe_applied=error.maybe_applied)
+            return WriteFailed(lapsed, LEASE_RAN_OUT_IN_CALL)
+        return WriteFailed(error, None)
+
+    def on_keepalive_error(self, error: CoordinatorError, now_ns: int) -> str | None:
+        """A keep-alive failed: the reason to demote with when the coordinator fenced it off,
+        otherwise None (and the next keep-alive is due soon; the lease deadline still rules)."""
+        if isinstance(error, FENCED):
+            return f"{error.reason}: {error.message}"
+        self.on_keepalive_failed(now_ns)
+        return None
 
     def on_role_freed(self, now_ns: int) -> None:
         """Observe says nobody holds the role: campaign now."""
@@ -247,6 +376,7 @@ class Attempts:
         self.count = 0
         self.maybe_applied = False
         self.last_error = ""
+        self.last_reason = ""
         self._done = False
 
     def timeout_s(self, now_ns: int) -> float | None:
@@ -264,6 +394,7 @@ class Attempts:
             raise refusal(reason or code, details, field)
         self.count += 1
         self.maybe_applied = self.maybe_applied or verdict is Verdict.RETRY_MAYBE_APPLIED
+        self.last_reason = reason
         self.last_error = f"{where}: {code} {reason} {details}".strip()
         delay = self.retry.next_delay_ns(self.count, self.started_ns, now_ns, self.give_up_ns, self.jitter())
         if delay is None:
@@ -272,5 +403,98 @@ class Attempts:
         return delay / 1e9
 
     def exhausted(self, what: str) -> Unavailable:
-        return Unavailable(f"{what} got no confirmed answer (last: {self.last_error or 'no attempt'})",
-                           self.maybe_applied)
+        """The error once no retry fits: its class names the last answer, `maybe_applied`
+        covers every attempt."""
+        return unavailable(self.last_reason, f"{what} got no confirmed answer "
+                           f"(last: {self.last_error or 'no attempt'})", self.maybe_applied)
+
+
+# ------------------------------------------------------------------ the requests
+# One builder per request, shared by both twins; `stale` reads answer from one node's state.
+
+T = TypeVar("T")
+
+
+def parse_addresses(addresses: str | Sequence[str]) -> list[str]:
+    """The nodes' gRPC addresses, from "host:port,host:port" or a sequence."""
+    items = addresses.split(",") if isinstance(addresses, str) else list(addresses)
+    cleaned = [a.strip() for a in items if a.strip()]
+    if not cleaned:
+        raise ValueError("at least one coordinator gRPC address is required (host:port)")
+    return cleaned
+
+
+def consistency(stale: bool) -> types_pb2.ReadConsistency.ValueType:
+    return types_pb2.STALE if stale else types_pb2.LINEARIZABLE
+
+
+def campaign_request(engine_id: str, ttl_ms: int, request_id: str) -> engine_pb2.CampaignRequest:
+    return engine_pb2.CampaignRequest(engine_id=engine_id, ttl_ms=ttl_ms, request_id=request_id)
+
+
+def keep_alive_request(engine_id: str, epoch: int) -> engine_pb2.KeepAliveRequest:
+    return engine_pb2.KeepAliveRequest(engine_id=engine_id, epoch=epoch)
+
+
+def resign_request(engine_id: str, epoch: int, successor_engine_id: str = "") -> engine_pb2.ResignRequest:
+    return engine_pb2.ResignRequest(engine_id=engine_id, epoch=epoch, successor_engine_id=successor_engine_id)
+
+
+def orders_request(open_only: bool, account: str, instrument: str, stale: bool) -> admin_pb2.ListOrdersRequest:
+    return admin_pb2.ListOrdersRequest(open_only=open_only, account=account, instrument=instrument,
+                                       consistency=consistency(stale))
+
+
+def positions_request(account: str, instrument: str, stale: bool) -> admin_pb2.ListPositionsRequest:
+    return admin_pb2.ListPositionsRequest(account=account, instrument=instrument, consistency=consistency(stale))
+
+
+def get_order_request(client_order_id: str, stale: bool) -> engine_pb2.GetOrderRequest:
+    return engine_pb2.GetOrderRequest(client_order_id=client_order_id, consistency=consistency(stale))
+
+
+def leadership_event(m: engine_pb2.ObserveResponse) -> LeadershipEvent:
+    return LeadershipEvent(m.epoch, m.holder_id, m.ttl_ms, m.node_id, m.applied_index, m.handoff_to,
+                           m.changed_at_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class FencedWrite(Generic[T]):
+    """One engine write: the RPC, its request for the epoch the session holds, and its result."""
+
+    method: str
+    request: Callable[[int], Any]
+    result: Callable[[Any], T]
+
+
+def _order_result(response: Any) -> OrderResult:
+    return OrderResult(order_from_wire(response.order), response.duplicate)
+
+
+def submit_order(engine_id: str, client_order_id: str, account: str, instrument: str, side: Side,
+                 quantity: Decimal | str, price: Decimal | str) -> FencedWrite[OrderResult]:
+    return FencedWrite("SubmitOrder", lambda epoch: engine_pb2.SubmitOrderRequest(
+        engine_id=engine_id, epoch=epoch, client_order_id=client_order_id, account=account,
+        instrument=instrument, side=types_pb2.Side.ValueType(side), quantity=str(quantity), price=str(price)),
+        _order_result)
+
+
+def update_order(engine_id: str, client_order_id: str, status: OrderStatus, venue_order_id: str,
+                 reason: str) -> FencedWrite[OrderResult]:
+    return FencedWrite("UpdateOrder", lambda epoch: engine_pb2.UpdateOrderRequest(
+        engine_id=engine_id, epoch=epoch, client_order_id=client_order_id,
+        status=types_pb2.OrderStatus.ValueType(status), venue_order_id=venue_order_id, reason=reason),
+        _order_result)
+
+
+def cancel_order(engine_id: str, client_order_id: str) -> FencedWrite[OrderResult]:
+    return FencedWrite("CancelOrder", lambda epoch: engine_pb2.CancelOrderRequest(
+        engine_id=engine_id, epoch=epoch, client_order_id=client_order_id), _order_result)
+
+
+def report_fill(engine_id: str, fill_id: str, client_order_id: str, quantity: Decimal | str,
+                price: Decimal | str) -> FencedWrite[FillResult]:
+    return FencedWrite("ReportFill", lambda epoch: engine_pb2.ReportFillRequest(
+        engine_id=engine_id, epoch=epoch, fill_id=fill_id, client_order_id=client_order_id,
+        quantity=str(quantity), price=str(price)),
+        lambda r: FillResult(order_from_wire(r.order), position_from_wire(r.position), r.duplicate))

@@ -7,8 +7,9 @@
     ...
     session.submit_order("ord-1", "ACC1", "BTC-PERP", Side.BUY, "0.5", "64000")
 
-Decisions (what to retry, lease arithmetic, the session's state) live in policy.py, shared
-with the asyncio client; this module only does the I/O and the threads.
+Every decision (what to retry, the lease arithmetic, what an answer means, the requests) lives
+in policy.py, shared with the asyncio twin in aio.py; this module only does the I/O and the
+threads. tests/unit/test_client_twins.py holds the two public APIs equal.
 """
 
 from __future__ import annotations
@@ -23,28 +24,23 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
-from coordinator.client import policy, wire
-from coordinator.client.errors import NotActive, NotHolder, Refused, StaleEpoch, Unavailable
+from coordinator.client import policy
+from coordinator.client.errors import CoordinatorError
+from coordinator.client.values import Grant, LeadershipEvent
 from coordinator.core.model import Order, OrderStatus, Position, Side
 from coordinator.core.results import FillResult, OrderResult
-from coordinator.server.errors import reason_of
-from coordinator.server.pipeline import CHANNEL_OPTIONS
-from coordinator.v1 import admin_pb2, admin_pb2_grpc, engine_pb2, engine_pb2_grpc, types_pb2
+from coordinator.v1 import admin_pb2, admin_pb2_grpc, engine_pb2, engine_pb2_grpc
+from coordinator.wire.channel import CHANNEL_OPTIONS
+from coordinator.wire.records import order_from_wire, position_from_wire
+from coordinator.wire.status import reason_of
 
 log = logging.getLogger(__name__)
 MS = policy.MS
-
-
-def parse_addresses(addresses: str | Sequence[str]) -> list[str]:
-    items = addresses.split(",") if isinstance(addresses, str) else list(addresses)
-    cleaned = [a.strip() for a in items if a.strip()]
-    if not cleaned:
-        raise ValueError("at least one coordinator gRPC address is required (host:port)")
-    return cleaned
+T = TypeVar("T")
 
 
 class CoordinatorClient:
@@ -54,7 +50,7 @@ class CoordinatorClient:
 
     def __init__(self, addresses: str | Sequence[str], *, retry: policy.RetryPolicy | None = None,
                  interceptors: Sequence[grpc.UnaryUnaryClientInterceptor[Any, Any]] = ()) -> None:
-        self.addresses = parse_addresses(addresses)
+        self.addresses = policy.parse_addresses(addresses)
         self.policy = retry or policy.RetryPolicy()
         self._raw_channels = {a: grpc.insecure_channel(a, options=CHANNEL_OPTIONS) for a in self.addresses}
         self._channels = {a: grpc.intercept_channel(c, *interceptors) if interceptors else c
@@ -130,21 +126,18 @@ class CoordinatorClient:
 
     def orders(self, *, open_only: bool = False, account: str = "", instrument: str = "",
                stale: bool = False) -> list[Order]:
-        request = admin_pb2.ListOrdersRequest(open_only=open_only, account=account, instrument=instrument,
-                                              consistency=types_pb2.STALE if stale else types_pb2.LINEARIZABLE)
-        return [wire.order(o) for o in self.call("Admin", "ListOrders", request).orders]
+        request = policy.orders_request(open_only, account, instrument, stale)
+        return [order_from_wire(o) for o in self.call("Admin", "ListOrders", request).orders]
 
     def positions(self, *, account: str = "", instrument: str = "", stale: bool = False) -> list[Position]:
-        request = admin_pb2.ListPositionsRequest(account=account, instrument=instrument,
-                                                 consistency=types_pb2.STALE if stale else types_pb2.LINEARIZABLE)
-        return [wire.position(p) for p in self.call("Admin", "ListPositions", request).positions]
+        request = policy.positions_request(account, instrument, stale)
+        return [position_from_wire(p) for p in self.call("Admin", "ListPositions", request).positions]
 
     def get_order(self, client_order_id: str, *, stale: bool = False) -> Order:
-        request = engine_pb2.GetOrderRequest(client_order_id=client_order_id,
-                                             consistency=types_pb2.STALE if stale else types_pb2.LINEARIZABLE)
-        return wire.order(self.call("Engine", "GetOrder", request).order)
+        request = policy.get_order_request(client_order_id, stale)
+        return order_from_wire(self.call("Engine", "GetOrder", request).order)
 
-    def observe(self, *, stop: threading.Event | None = None) -> Iterator[wire.LeadershipEvent]:
+    def observe(self, *, stop: threading.Event | None = None) -> Iterator[LeadershipEvent]:
         """Leadership changes until `stop` is set, starting with the current state; moves on to
         another node when the one it listens to fails."""
         stop = stop or threading.Event()
@@ -165,8 +158,7 @@ class CoordinatorClient:
                 stream.cancel()
             try:
                 for event in stream:
-                    yield wire.LeadershipEvent(event.epoch, event.holder_id, event.ttl_ms, event.node_id,
-                                               event.applied_index, event.handoff_to, event.changed_at_ns)
+                    yield policy.leadership_event(event)
             except grpc.RpcError:
                 pass
             stop.wait(0.05)
@@ -183,7 +175,7 @@ class EngineSession:
     """
 
     def __init__(self, client: CoordinatorClient, engine_id: str, ttl_ms: int = 500, *,
-                 on_elected: Callable[[wire.Grant], None] | None = None,
+                 on_elected: Callable[[Grant], None] | None = None,
                  on_demoted: Callable[[str], None] | None = None, margin_ms: int | None = None,
                  rejoin_after_demotion: bool = True, on_handoff: Callable[[str], None] | None = None) -> None:
         """`on_handoff(to_engine_id)`: an operator asked for a planned hand-off to that engine;
@@ -257,8 +249,7 @@ class EngineSession:
             epoch = self.core.epoch if self.core.state is policy.SessionState.ACTIVE else None
             self._demote("resigned", rejoin=False)
         if epoch is not None:
-            self.client.call("Engine", "Resign", engine_pb2.ResignRequest(
-                engine_id=self.engine_id, epoch=epoch, successor_engine_id=successor_engine_id))
+            self.client.call("Engine", "Resign", policy.resign_request(self.engine_id, epoch, successor_engine_id))
 
     def campaign_again(self) -> None:
         with self._lock:
@@ -269,56 +260,39 @@ class EngineSession:
 
     def submit_order(self, client_order_id: str, account: str, instrument: str, side: Side,
                      quantity: Decimal | str, price: Decimal | str) -> OrderResult:
-        def build(epoch: int) -> Any:
-            return engine_pb2.SubmitOrderRequest(
-                engine_id=self.engine_id, epoch=epoch, client_order_id=client_order_id, account=account,
-                instrument=instrument, side=types_pb2.Side.ValueType(side), quantity=str(quantity), price=str(price))
-
-        response = self._fenced("SubmitOrder", build)
-        return OrderResult(wire.order(response.order), response.duplicate)
+        return self._fenced(policy.submit_order(self.engine_id, client_order_id, account, instrument, side,
+                                                quantity, price))
 
     def update_order(self, client_order_id: str, status: OrderStatus, venue_order_id: str = "",
                      reason: str = "") -> OrderResult:
-        def build(epoch: int) -> Any:
-            return engine_pb2.UpdateOrderRequest(
-                engine_id=self.engine_id, epoch=epoch, client_order_id=client_order_id,
-                status=types_pb2.OrderStatus.ValueType(status), venue_order_id=venue_order_id, reason=reason)
-
-        response = self._fenced("UpdateOrder", build)
-        return OrderResult(wire.order(response.order), response.duplicate)
+        return self._fenced(policy.update_order(self.engine_id, client_order_id, status, venue_order_id, reason))
 
     def cancel_order(self, client_order_id: str) -> OrderResult:
-        response = self._fenced("CancelOrder", lambda epoch: engine_pb2.CancelOrderRequest(
-            engine_id=self.engine_id, epoch=epoch, client_order_id=client_order_id))
-        return OrderResult(wire.order(response.order), response.duplicate)
+        return self._fenced(policy.cancel_order(self.engine_id, client_order_id))
 
     def report_fill(self, fill_id: str, client_order_id: str, quantity: Decimal | str,
                     price: Decimal | str) -> FillResult:
-        response = self._fenced("ReportFill", lambda epoch: engine_pb2.ReportFillRequest(
-            engine_id=self.engine_id, epoch=epoch, fill_id=fill_id, client_order_id=client_order_id,
-            quantity=str(quantity), price=str(price)))
-        return FillResult(wire.order(response.order), wire.position(response.position), response.duplicate)
+        return self._fenced(policy.report_fill(self.engine_id, fill_id, client_order_id, quantity, price))
 
-    def _fenced(self, method: str, build: Callable[[int], Any]) -> Any:
-        now = time.monotonic_ns()
+    def _fenced(self, write: policy.FencedWrite[T]) -> T:
         with self._lock:
-            epoch = self.core.active_epoch(now)
-            valid_until = self.core.valid_until_ns
-            if epoch is None and self.core.state is policy.SessionState.ACTIVE:
-                self._demote(policy.LEASE_EXPIRED)
-        if epoch is None:
-            raise NotActive(f"engine {self.engine_id} does not hold the execution role; {method} was not sent")
+            permit = self.core.permit_write(self.engine_id, write.method, time.monotonic_ns())
+        if isinstance(permit, policy.WriteDenied):
+            if permit.demote_reason is not None:
+                self._demote(permit.demote_reason)
+            raise permit.error
         try:
-            return self.client.call("Engine", method, build(epoch), give_up_ns=valid_until)
-        except (StaleEpoch, NotHolder) as exc:
-            self._demote(f"{exc.reason}: {exc.message}", epoch=epoch)
-            raise
-        except Unavailable as exc:
-            if time.monotonic_ns() >= valid_until:
-                self._demote("lease expired during a call", epoch=epoch)
-                raise NotActive(f"the lease of epoch {epoch} ran out during {method}; it may have been recorded "
-                                "(the next engine sees it in its book)", maybe_applied=exc.maybe_applied) from exc
-            raise
+            response = self.client.call("Engine", write.method, write.request(permit.epoch),
+                                        give_up_ns=permit.valid_until_ns)
+        except CoordinatorError as exc:
+            with self._lock:
+                failed = self.core.on_write_failed(write.method, permit, exc, time.monotonic_ns())
+            if failed.demote_reason is not None:
+                self._demote(failed.demote_reason, epoch=permit.epoch)
+            if failed.error is exc:
+                raise
+            raise failed.error from exc
+        return write.result(response)
 
     # ------------------------------------------------------------------- the loop
 
@@ -328,11 +302,11 @@ class EngineSession:
             with self._lock:
                 action = self.core.next_action(now)
             try:
-                if isinstance(action, policy.Campaign):
+                if isinstance(action, policy.CampaignDue):
                     self._campaign()
-                elif isinstance(action, policy.KeepAlive):
+                elif isinstance(action, policy.KeepAliveDue):
                     self._keep_alive(action)
-                elif isinstance(action, policy.Demote):
+                elif isinstance(action, policy.DemotionDue):
                     self._demote(action.reason)
                 else:
                     self._wake.wait(max(0.0, (action.until_ns - time.monotonic_ns()) / 1e9))
@@ -342,67 +316,63 @@ class EngineSession:
                 self._closed.wait(0.05)
 
     def _campaign(self) -> None:
-        request = engine_pb2.CampaignRequest(engine_id=self.engine_id, ttl_ms=self._requested_ttl_ms,
-                                             request_id=uuid.uuid4().hex)
+        request = policy.campaign_request(self.engine_id, self._requested_ttl_ms, uuid.uuid4().hex)
         sent = time.monotonic_ns()
         try:
             response, sent = self.client.call_timed("Engine", "Campaign", request,
                                                     give_up_ns=sent + self.core.ttl_ms * MS)
-        except (Unavailable, Refused) as exc:
+        except CoordinatorError as exc:
             log.info("campaign of %s failed: %s", self.engine_id, exc)
             with self._lock:
                 self.core.on_denied(time.monotonic_ns())
             return
-        if response.granted:
-            self._granted(response.epoch, response.ttl_ms, sent, tuple(map(wire.order, response.open_orders)),
-                          tuple(map(wire.position, response.positions)), resumed=False)
-        elif response.holder_id == self.engine_id and response.epoch == self.core.last_epoch_held:
-            self._resume(response.epoch)
+        with self._lock:
+            outcome = self.core.on_campaign_answer(response, sent, time.monotonic_ns())
+        if isinstance(outcome, policy.ResumeDue):
+            self._resume(outcome.epoch)
         else:
-            with self._lock:
-                self.core.on_denied(time.monotonic_ns())
+            self._act_on(outcome, tuple(map(order_from_wire, response.open_orders)),
+                         tuple(map(position_from_wire, response.positions)), resumed=False)
 
     def _resume(self, epoch: int) -> None:
-        """Our lease lapsed locally (say, during a Raft failover) but nobody else was granted:
-        renewing the same epoch makes us the holder again, with the book as it stands."""
         sent = time.monotonic_ns()
         try:
-            response, sent = self.client.call_timed("Engine", "KeepAlive", engine_pb2.KeepAliveRequest(
-                engine_id=self.engine_id, epoch=epoch), give_up_ns=sent + self.core.ttl_ms * MS)
-            book = self.client.orders(open_only=True), self.client.positions()
-        except (Unavailable, Refused):
+            response, sent = self.client.call_timed("Engine", "KeepAlive", policy.keep_alive_request(
+                self.engine_id, epoch), give_up_ns=sent + self.core.ttl_ms * MS)
+            orders, positions = self.client.orders(open_only=True), self.client.positions()
+        except CoordinatorError:
             with self._lock:
                 self.core.on_denied(time.monotonic_ns())
             return
-        self._granted(epoch, response.ttl_ms, sent, tuple(book[0]), tuple(book[1]), resumed=True)
-
-    def _granted(self, epoch: int, ttl_ms: int, sent: int, orders: tuple[Order, ...],
-                 positions: tuple[Position, ...], *, resumed: bool) -> None:
         with self._lock:
-            ok = self.core.on_granted(epoch, ttl_ms, sent, time.monotonic_ns())
-        if not ok:  # granted too late to act on: give it back so the next engine need not wait
-            log.warning("grant of epoch %d arrived after its local lease; resigning it", epoch)
+            outcome = self.core.on_resumed(epoch, response.ttl_ms, sent, time.monotonic_ns())
+        self._act_on(outcome, tuple(orders), tuple(positions), resumed=True)
+
+    def _act_on(self, outcome: policy.CampaignOutcome, orders: tuple[Order, ...],
+                positions: tuple[Position, ...], *, resumed: bool) -> None:
+        if isinstance(outcome, policy.GiveBack):
+            log.warning("grant of epoch %d arrived after its local lease; resigning it", outcome.epoch)
             with contextlib.suppress(Exception):
-                self.client.call("Engine", "Resign", engine_pb2.ResignRequest(engine_id=self.engine_id, epoch=epoch))
+                self.client.call("Engine", "Resign", policy.resign_request(self.engine_id, outcome.epoch))
+        if not isinstance(outcome, policy.Elected):
             return
         self._lease_granted.set()
-        grant = wire.Grant(self.engine_id, epoch, ttl_ms, orders, positions, resumed)
-        log.info("engine %s elected with epoch %d (%d open orders)", self.engine_id, epoch, len(orders))
+        grant = Grant(self.engine_id, outcome.epoch, outcome.ttl_ms, orders, positions, resumed)
+        log.info("engine %s elected with epoch %d (%d open orders)", self.engine_id, outcome.epoch, len(orders))
         if self._on_elected is not None:
             callback = self._on_elected
             self._callbacks.put(lambda: callback(grant))
 
-    def _keep_alive(self, action: policy.KeepAlive) -> None:
-        request = engine_pb2.KeepAliveRequest(engine_id=self.engine_id, epoch=action.epoch)
+    def _keep_alive(self, action: policy.KeepAliveDue) -> None:
+        request = policy.keep_alive_request(self.engine_id, action.epoch)
         try:
             response, sent = self.client.call_timed("Engine", "KeepAlive", request, give_up_ns=action.deadline_ns)
-        except (StaleEpoch, NotHolder) as exc:
-            self._demote(f"{exc.reason}: {exc.message}", epoch=action.epoch)
-            return
-        except (Unavailable, Refused) as exc:
+        except CoordinatorError as exc:
             log.debug("keep-alive of epoch %d failed: %s", action.epoch, exc)
             with self._lock:
-                self.core.on_keepalive_failed(time.monotonic_ns())
+                fenced = self.core.on_keepalive_error(exc, time.monotonic_ns())
+            if fenced is not None:
+                self._demote(fenced, epoch=action.epoch)
             return
         with self._lock:
             self.core.on_keepalive_ok(action.epoch, sent)
@@ -432,7 +402,7 @@ class EngineSession:
             self._lease_granted.clear()
             with self._lock:
                 action = self.core.lease_watch(time.monotonic_ns())
-                if isinstance(action, policy.Demote):
+                if isinstance(action, policy.DemotionDue):
                     self._demote(action.reason)
                     continue
             self._lease_granted.wait(max(0.0, (action.until_ns - time.monotonic_ns()) / 1e9))

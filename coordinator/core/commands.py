@@ -1,20 +1,27 @@
 """The commands the state machine applies, one frozen dataclass each.
 
-They arrive through the Raft log (the envelope codec lives in coordinator.replication) and are
-applied with the leader-stamped `issued_at_ns`. Field values are already parsed (Decimal,
-Side, ...) but not yet validated: validation is the state machine's job, in `validation.py`.
+They arrive through the Raft log (coordinator.wire.commands converts them, the envelope lives in
+coordinator.replication) and are applied with the leader-stamped `issued_at_ns`. Field values are
+already parsed (Decimal, Side, ...) but not yet validated: validation is the state machine's job,
+in `validation.py`. Each command's `refusals` lists every reason `apply` can refuse it with.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import ClassVar
 
 from coordinator.core.model import OrderStatus, RiskLimits, Side
+from coordinator.core.refusals import Reason
+
+R = Reason
+_FENCED = frozenset({R.INVALID_COMMAND, R.STALE_EPOCH, R.NOT_HOLDER})
 
 
 @dataclass(frozen=True, slots=True)
 class Campaign:
+    refusals: ClassVar[frozenset[Reason]] = frozenset({R.INVALID_COMMAND, R.IDEMPOTENCY_CONFLICT})
     engine_id: str
     ttl_ms: int
     request_id: str
@@ -22,6 +29,7 @@ class Campaign:
 
 @dataclass(frozen=True, slots=True)
 class KeepAlive:
+    refusals: ClassVar[frozenset[Reason]] = _FENCED
     engine_id: str
     epoch: int
 
@@ -30,12 +38,14 @@ class KeepAlive:
 class Expire:
     """Proposed by the Raft leader's lease timer for the lease (epoch, lease_seq) it timed."""
 
+    refusals: ClassVar[frozenset[Reason]] = frozenset({R.STALE_EPOCH})
     epoch: int
     lease_seq: int
 
 
 @dataclass(frozen=True, slots=True)
 class Resign:
+    refusals: ClassVar[frozenset[Reason]] = _FENCED
     engine_id: str
     epoch: int
     successor_engine_id: str = ""
@@ -45,11 +55,13 @@ class Resign:
 class RequestHandoff:
     """An operator asks the holder to drain and resign in favour of `to_engine_id`."""
 
+    refusals: ClassVar[frozenset[Reason]] = frozenset({R.INVALID_COMMAND, R.NOT_HOLDER})
     to_engine_id: str
 
 
 @dataclass(frozen=True, slots=True)
 class SubmitOrder:
+    refusals: ClassVar[frozenset[Reason]] = _FENCED | {R.IDEMPOTENCY_CONFLICT, R.HALTED, R.RISK_LIMIT}
     engine_id: str
     epoch: int
     client_order_id: str
@@ -62,6 +74,7 @@ class SubmitOrder:
 
 @dataclass(frozen=True, slots=True)
 class UpdateOrder:
+    refusals: ClassVar[frozenset[Reason]] = _FENCED | {R.UNKNOWN_ORDER, R.IDEMPOTENCY_CONFLICT, R.ILLEGAL_TRANSITION}
     engine_id: str
     epoch: int
     client_order_id: str
@@ -72,6 +85,7 @@ class UpdateOrder:
 
 @dataclass(frozen=True, slots=True)
 class CancelOrder:
+    refusals: ClassVar[frozenset[Reason]] = _FENCED | {R.UNKNOWN_ORDER, R.ILLEGAL_TRANSITION}
     engine_id: str
     epoch: int
     client_order_id: str
@@ -79,6 +93,8 @@ class CancelOrder:
 
 @dataclass(frozen=True, slots=True)
 class ReportFill:
+    refusals: ClassVar[frozenset[Reason]] = _FENCED | {R.UNKNOWN_ORDER, R.IDEMPOTENCY_CONFLICT, R.ILLEGAL_TRANSITION,
+                                                       R.OVERFILL}
     engine_id: str
     epoch: int
     fill_id: str
@@ -89,6 +105,7 @@ class ReportFill:
 
 @dataclass(frozen=True, slots=True)
 class SetRiskLimits:
+    refusals: ClassVar[frozenset[Reason]] = frozenset({R.INVALID_COMMAND})
     account: str
     instrument: str
     limits: RiskLimits
@@ -96,17 +113,20 @@ class SetRiskLimits:
 
 @dataclass(frozen=True, slots=True)
 class Halt:
+    refusals: ClassVar[frozenset[Reason]] = frozenset({R.INVALID_COMMAND})
     reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class Resume:
-    pass
+    refusals: ClassVar[frozenset[Reason]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class Barrier:
     """Changes nothing. Once applied, everything committed before it is visible."""
+
+    refusals: ClassVar[frozenset[Reason]] = frozenset()
 
 
 EngineWrite = SubmitOrder | UpdateOrder | CancelOrder | ReportFill

@@ -2,8 +2,14 @@
 
 A refusal is raised inside the core's validation, caught at the `apply` boundary and returned
 as a `Refused` result, so the replicated apply never raises for bad input and a refused command
-leaves the state byte-identical. The reason names are the public `ErrorInfo.reason` strings and
-the client library's exception names (STALE_EPOCH <-> StaleEpoch): keep the three in step.
+leaves the state byte-identical.
+
+This module is the one vocabulary of reasons: `Reason` (the core refused) and `Operating` (the
+command was not, or not knowably, applied: replication and the server say so). Their values are
+the public `ErrorInfo.reason` strings; `coordinator.wire.status` maps each to its gRPC status and
+the client library has one exception per value, of the same CamelCase name (STALE_EPOCH <->
+StaleEpoch). tests/unit/test_reasons.py holds the three in step. Each command in `commands.py`
+lists the refusals it can return.
 """
 
 from __future__ import annotations
@@ -23,6 +29,29 @@ class Reason(StrEnum):
     IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"  # key seen before with different fields
     ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"      # the order's state does not allow it
     OVERFILL = "OVERFILL"                          # a fill beyond the order's remaining quantity
+
+
+class Operating(StrEnum):
+    """Why a command was not applied, or may not have been, for reasons outside the core."""
+
+    NO_QUORUM = "NO_QUORUM"                    # not applied: no Raft leader could take it; retry
+    OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"        # maybe applied: retry with the same idempotency key
+    OVERLOADED = "OVERLOADED"                  # not applied: the proposal queue is full; back off
+    MEMBERSHIP_REFUSED = "MEMBERSHIP_REFUSED"  # not applied: the change is unsafe or one is in flight
+
+    @property
+    def retryable(self) -> bool:
+        """True when the same request may simply be sent again (after a backoff)."""
+        return self is not Operating.MEMBERSHIP_REFUSED
+
+    @property
+    def maybe_applied(self) -> bool:
+        return self is Operating.OUTCOME_UNKNOWN
+
+
+def camel_name(reason: str) -> str:
+    """STALE_EPOCH -> StaleEpoch: the exception name for a reason, in the core and the client."""
+    return "".join(word.capitalize() for word in reason.split("_"))
 
 
 class Refusal(Exception):

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from coordinator.core import codec
+from coordinator.core import snapshot_codec
 from coordinator.core.commands import (
     Barrier,
     Campaign,
@@ -449,24 +449,24 @@ class CoordinatorState:
     def snapshot(self) -> bytes:
         """Canonical bytes of the whole state: equal states give equal bytes. The document is
         {"fills": [...], "meta": {...}, "orders": [...], "positions": [...]} (keys in order)."""
-        meta = codec.dump({
+        meta = snapshot_codec.dump({
             "format": SNAPSHOT_FORMAT,
             "clock_ns": self._clock_ns,
             "epoch": self._epoch,
-            "holder": codec.lease_out(self._holder),
+            "holder": snapshot_codec.lease_out(self._holder),
             "handoff_to": self._handoff_to,
-            "reservation": codec.reservation_out(self._reservation),
-            "last_release": codec.release_out(self._last_release),
+            "reservation": snapshot_codec.reservation_out(self._reservation),
+            "last_release": snapshot_codec.release_out(self._last_release),
             "campaigns": sorted([e, r, c.ttl_ms, c.epoch] for (e, r), c in self._campaigns.items()),
-            "risk": [codec.risk_out(s) for s in self.risk_limits()],
+            "risk": [snapshot_codec.risk_out(s) for s in self.risk_limits()],
             "halted": self._halted,
             "halt_reason": self._halt_reason,
         })
-        fills = self._encoded("fills", self._fills.values(), lambda f: f.fill_id, codec.fill_out)
+        fills = self._encoded("fills", self._fills.values(), lambda f: f.fill_id, snapshot_codec.fill_out)
         orders = self._encoded("orders", (self._orders[cid] for cid in sorted(self._orders)),
-                               lambda o: o.client_order_id, codec.order_out)
+                               lambda o: o.client_order_id, snapshot_codec.order_out)
         positions = self._encoded("positions", (self._positions[k] for k in sorted(self._positions)),
-                                  lambda p: (p.account, p.instrument), codec.position_out)
+                                  lambda p: (p.account, p.instrument), snapshot_codec.position_out)
         return b"".join((b'{"fills":[', fills, b'],"meta":', meta, b',"orders":[', orders, b'],"positions":[',
                          positions, b"]}"))
 
@@ -478,35 +478,36 @@ class CoordinatorState:
             k = key(record)
             text = cache.get(k)
             if text is None:
-                text = cache[k] = codec.dump_row(row(record))
+                text = cache[k] = snapshot_codec.dump_row(row(record))
             parts.append(text)
         return ",".join(parts).encode()
 
     @classmethod
     def restore(cls, data: bytes) -> CoordinatorState:
-        """A new state from `snapshot()` bytes. Raises codec.SnapshotError if they are not."""
-        document: dict[str, Any] = codec.load(data)
+        """A new state from `snapshot()` bytes. Raises snapshot_codec.SnapshotError if they are not."""
+        document: dict[str, Any] = snapshot_codec.load(data)
         doc = document.get("meta")
         if not isinstance(doc, dict) or doc.get("format") != SNAPSHOT_FORMAT:
-            raise codec.SnapshotError("unsupported or missing state snapshot format")
+            raise snapshot_codec.SnapshotError("unsupported or missing state snapshot format")
         state = cls()
         try:
             state._clock_ns = int(doc["clock_ns"])
             state._epoch = int(doc["epoch"])
-            state._holder = codec.lease_in(doc["holder"])
+            state._holder = snapshot_codec.lease_in(doc["holder"])
             state._handoff_to = str(doc["handoff_to"])
-            state._reservation = codec.reservation_in(doc["reservation"])
-            state._last_release = codec.release_in(doc["last_release"])
+            state._reservation = snapshot_codec.reservation_in(doc["reservation"])
+            state._last_release = snapshot_codec.release_in(doc["last_release"])
             state._campaigns = {(e, r): CampaignRecord(int(t), int(ep)) for e, r, t, ep in doc["campaigns"]}
             for row in document["orders"]:
-                state._put_order(codec.order_in(row))
-            state._fills = {f.fill_id: f for f in map(codec.fill_in, document["fills"])}
-            state._positions = {(p.account, p.instrument): p for p in map(codec.position_in, document["positions"])}
-            state._risk = {(s.account, s.instrument): s.limits for s in map(codec.risk_in, doc["risk"])}
+                state._put_order(snapshot_codec.order_in(row))
+            state._fills = {f.fill_id: f for f in map(snapshot_codec.fill_in, document["fills"])}
+            positions = map(snapshot_codec.position_in, document["positions"])
+            state._positions = {(p.account, p.instrument): p for p in positions}
+            state._risk = {(s.account, s.instrument): s.limits for s in map(snapshot_codec.risk_in, doc["risk"])}
             state._halted = bool(doc["halted"])
             state._halt_reason = str(doc["halt_reason"])
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-            raise codec.SnapshotError(f"malformed state snapshot: {exc!r}") from exc
+            raise snapshot_codec.SnapshotError(f"malformed state snapshot: {exc!r}") from exc
         return state
 
     def digest(self) -> str:

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from pysyncobj.config import FAIL_REASON
 
+from coordinator.core.refusals import Operating
+
 
 class ProposalError(Exception):
-    """A command could not be confirmed as applied. `applied` says what we know."""
+    """A command could not be confirmed as applied. `applied` says what we know; `reason` is
+    what the server answers (the mapping lives here, on each class, once)."""
 
     applied: bool | None = False
+    reason: Operating = Operating.NO_QUORUM
 
 
 class NoQuorum(ProposalError):
@@ -21,15 +25,20 @@ class OutcomeUnknown(ProposalError):
     the same idempotency key."""
 
     applied = None
+    reason = Operating.OUTCOME_UNKNOWN
 
 
 class Overloaded(ProposalError):
     """Not applied: the proposal queue is full."""
 
+    reason = Operating.OVERLOADED
+
 
 class MembershipRefused(ProposalError):
     """Not applied: the leader refused the membership change (another one is in flight, or
     this term's first entry is not yet committed)."""
+
+    reason = Operating.MEMBERSHIP_REFUSED
 
 
 def proposal_error(reason: int) -> ProposalError:

@@ -29,9 +29,10 @@ from coordinator.replication.leases import LeaseKeeper
 from coordinator.replication.raft import MemberAddress, RaftNode
 from coordinator.replication.state import ReplicatedState
 from coordinator.server import datadir
-from coordinator.server.pipeline import CHANNEL_OPTIONS, Pipeline
+from coordinator.server.pipeline import Pipeline
 from coordinator.server.services import AdminService, EngineService
 from coordinator.v1 import admin_pb2, admin_pb2_grpc, engine_pb2, engine_pb2_grpc
+from coordinator.wire.channel import CHANNEL_OPTIONS
 
 log = logging.getLogger(__name__)
 SERVICES = ("coordinator.v1.Engine", "coordinator.v1.Admin")

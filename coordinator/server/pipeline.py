@@ -21,20 +21,18 @@ import grpc
 from grpc_status import rpc_status
 
 from coordinator.core.commands import Barrier, Command
-from coordinator.core.refusals import InvalidCommand, Reason
+from coordinator.core.refusals import InvalidCommand, Operating, Reason
 from coordinator.core.results import Refused, Result
 from coordinator.core.state import CoordinatorState
 from coordinator.core.validation import validate_command
-from coordinator.replication.raft import NoQuorum, OutcomeUnknown, Overloaded, ProposalError, RaftNode
-from coordinator.server.errors import NO_QUORUM, OUTCOME_UNKNOWN, OVERLOADED, abort
+from coordinator.replication.raft import ProposalError, RaftNode
+from coordinator.server.errors import abort
 from coordinator.v1 import admin_pb2, engine_pb2, types_pb2
+from coordinator.wire.channel import CHANNEL_OPTIONS
 
 log = logging.getLogger(__name__)
 FORWARDED = "coordinator-forwarded-by"
 T = TypeVar("T")
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-CHANNEL_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
 
 
 class Pipeline:
@@ -87,10 +85,8 @@ class Pipeline:
         try:
             result = self.raft.propose(command, timeout)
         except ProposalError as exc:
-            reason = {NoQuorum: NO_QUORUM, Overloaded: OVERLOADED, OutcomeUnknown: OUTCOME_UNKNOWN}.get(
-                type(exc), NO_QUORUM)
-            self._proposed(reason, started)
-            abort(context, reason, str(exc))
+            self._proposed(exc.reason, started)
+            abort(context, exc.reason, str(exc))
         self._proposed("committed", started)
         return result
 
@@ -104,12 +100,13 @@ class Pipeline:
         """Sends the request on to the Raft leader and relays its answer, status details included."""
         forwarded_by = {k: v for k, v in context.invocation_metadata()}.get(FORWARDED)
         if forwarded_by is not None:
-            abort(context, NO_QUORUM, f"node {self.node_id} is not the Raft leader either "
+            abort(context, Operating.NO_QUORUM, f"node {self.node_id} is not the Raft leader either "
                   f"(forwarded by {forwarded_by!r}); an election is probably in progress")
         leader = self.raft.leader()
         address = leader.grpc_address if leader is not None else ""
         if not address:
-            abort(context, NO_QUORUM, "no Raft leader is known right now (an election is probably in progress)")
+            abort(context, Operating.NO_QUORUM,
+                  "no Raft leader is known right now (an election is probably in progress)")
         response_type = _response_type(method)
         call = self._channel(address).unary_unary(
             f"/coordinator.v1.{method}", request_serializer=type(request).SerializeToString,
@@ -124,7 +121,7 @@ class Pipeline:
                 context.abort_with_status(rpc_status.to_status(status))
             code = exc.code()
             if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                abort(context, OUTCOME_UNKNOWN, f"the Raft leader at {address} did not answer ({code.name}); "
+                abort(context, Operating.OUTCOME_UNKNOWN, f"the Raft leader at {address} did not answer ({code.name}); "
                       "the request may have been applied: retry with the same idempotency key")
             context.abort(code, exc.details() or code.name)
 

@@ -15,27 +15,32 @@ import grpc
 
 from coordinator.core.commands import RequestHandoff
 from coordinator.core.model import Leadership
-from coordinator.core.refusals import InvalidCommand, Reason
-from coordinator.core.results import Ack, FillResult, LeaseResult
+from coordinator.core.refusals import InvalidCommand, Operating, Reason
+from coordinator.core.results import Ack, CampaignResult, FillResult, LeaseResult
 from coordinator.core.validation import check_id
 from coordinator.replication.membership import refuse_add, refuse_remove
 from coordinator.replication.raft import (
     MemberAddress,
     MembershipRefused,
-    NoQuorum,
-    OutcomeUnknown,
     ProposalError,
     RaftStatus,
 )
-from coordinator.server import convert
 from coordinator.server.audit import audit_entries
-from coordinator.server.errors import MEMBERSHIP_REFUSED, NO_QUORUM, OUTCOME_UNKNOWN, abort
+from coordinator.server.errors import abort
 from coordinator.server.pipeline import Pipeline
 from coordinator.v1 import admin_pb2, admin_pb2_grpc, engine_pb2, engine_pb2_grpc
+from coordinator.wire import commands, records
 
 _ROLES = {"FOLLOWER": admin_pb2.FOLLOWER, "CANDIDATE": admin_pb2.CANDIDATE, "LEADER": admin_pb2.LEADER,
           "LEARNER": admin_pb2.LEARNER}
 AUDIT_BATCH = 500
+
+
+def campaign_response(result: CampaignResult) -> engine_pb2.CampaignResponse:
+    return engine_pb2.CampaignResponse(
+        granted=result.granted, epoch=result.epoch, holder_id=result.holder_id, ttl_ms=result.ttl_ms,
+        open_orders=[records.order_to_wire(o) for o in result.open_orders],
+        positions=[records.position_to_wire(p) for p in result.positions], duplicate=result.duplicate)
 
 
 class EngineService(engine_pb2_grpc.EngineServicer):
@@ -45,41 +50,41 @@ class EngineService(engine_pb2_grpc.EngineServicer):
         self._stopping = stopping
 
     def Campaign(self, request: engine_pb2.CampaignRequest, context: grpc.ServicerContext) -> Any:
-        return self._p.write(context, "Engine/Campaign", request, convert.campaign, convert.campaign_response)
+        return self._p.write(context, "Engine/Campaign", request, commands.campaign, campaign_response)
 
     def KeepAlive(self, request: engine_pb2.KeepAliveRequest, context: grpc.ServicerContext) -> Any:
         def render(r: LeaseResult) -> engine_pb2.KeepAliveResponse:
             return engine_pb2.KeepAliveResponse(epoch=r.epoch, ttl_ms=r.ttl_ms, handoff_to=r.handoff_to)
 
-        return self._p.write(context, "Engine/KeepAlive", request, convert.keep_alive, render)
+        return self._p.write(context, "Engine/KeepAlive", request, commands.keep_alive, render)
 
     def Resign(self, request: engine_pb2.ResignRequest, context: grpc.ServicerContext) -> Any:
         def render(r: Ack) -> engine_pb2.ResignResponse:
             return engine_pb2.ResignResponse(epoch=r.epoch, duplicate=r.duplicate)
 
-        return self._p.write(context, "Engine/Resign", request, convert.resign, render)
+        return self._p.write(context, "Engine/Resign", request, commands.resign, render)
 
     def SubmitOrder(self, request: engine_pb2.SubmitOrderRequest, context: grpc.ServicerContext) -> Any:
-        return self._p.write(context, "Engine/SubmitOrder", request, convert.submit_order,
-                             lambda r: engine_pb2.SubmitOrderResponse(order=convert.order(r.order),
+        return self._p.write(context, "Engine/SubmitOrder", request, commands.submit_order,
+                             lambda r: engine_pb2.SubmitOrderResponse(order=records.order_to_wire(r.order),
                                                                       duplicate=r.duplicate))
 
     def UpdateOrder(self, request: engine_pb2.UpdateOrderRequest, context: grpc.ServicerContext) -> Any:
-        return self._p.write(context, "Engine/UpdateOrder", request, convert.update_order,
-                             lambda r: engine_pb2.UpdateOrderResponse(order=convert.order(r.order),
+        return self._p.write(context, "Engine/UpdateOrder", request, commands.update_order,
+                             lambda r: engine_pb2.UpdateOrderResponse(order=records.order_to_wire(r.order),
                                                                       duplicate=r.duplicate))
 
     def CancelOrder(self, request: engine_pb2.CancelOrderRequest, context: grpc.ServicerContext) -> Any:
-        return self._p.write(context, "Engine/CancelOrder", request, convert.cancel_order,
-                             lambda r: engine_pb2.CancelOrderResponse(order=convert.order(r.order),
+        return self._p.write(context, "Engine/CancelOrder", request, commands.cancel_order,
+                             lambda r: engine_pb2.CancelOrderResponse(order=records.order_to_wire(r.order),
                                                                       duplicate=r.duplicate))
 
     def ReportFill(self, request: engine_pb2.ReportFillRequest, context: grpc.ServicerContext) -> Any:
         def render(r: FillResult) -> engine_pb2.ReportFillResponse:
-            return engine_pb2.ReportFillResponse(order=convert.order(r.order), position=convert.position(r.position),
-                                                 duplicate=r.duplicate)
+            return engine_pb2.ReportFillResponse(order=records.order_to_wire(r.order),
+                                                 position=records.position_to_wire(r.position), duplicate=r.duplicate)
 
-        return self._p.write(context, "Engine/ReportFill", request, convert.report_fill, render)
+        return self._p.write(context, "Engine/ReportFill", request, commands.report_fill, render)
 
     def GetOrder(self, request: engine_pb2.GetOrderRequest, context: grpc.ServicerContext) -> Any:
         try:
@@ -90,7 +95,7 @@ class EngineService(engine_pb2_grpc.EngineServicer):
             if order is None:
                 abort(context, Reason.UNKNOWN_ORDER, f"no order with client_order_id {request.client_order_id!r}",
                       "client_order_id")
-            return engine_pb2.GetOrderResponse(order=convert.order(order))
+            return engine_pb2.GetOrderResponse(order=records.order_to_wire(order))
 
         return self._p.read(context, "Engine/GetOrder", request, request.consistency,
                             lambda s: s.order(request.client_order_id), render)
@@ -138,7 +143,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):
 
     def ListOrders(self, request: admin_pb2.ListOrdersRequest, context: grpc.ServicerContext) -> Any:
         def render(orders: list[Any]) -> admin_pb2.ListOrdersResponse:
-            return admin_pb2.ListOrdersResponse(orders=[convert.order(o) for o in orders])
+            return admin_pb2.ListOrdersResponse(orders=[records.order_to_wire(o) for o in orders])
 
         return self._p.read(context, "Admin/ListOrders", request, request.consistency,
                             lambda s: s.orders(open_only=request.open_only, account=request.account,
@@ -146,25 +151,25 @@ class AdminService(admin_pb2_grpc.AdminServicer):
 
     def ListPositions(self, request: admin_pb2.ListPositionsRequest, context: grpc.ServicerContext) -> Any:
         def render(positions: list[Any]) -> admin_pb2.ListPositionsResponse:
-            return admin_pb2.ListPositionsResponse(positions=[convert.position(p) for p in positions])
+            return admin_pb2.ListPositionsResponse(positions=[records.position_to_wire(p) for p in positions])
 
         return self._p.read(context, "Admin/ListPositions", request, request.consistency,
                             lambda s: s.positions(account=request.account, instrument=request.instrument), render)
 
     def Halt(self, request: admin_pb2.HaltRequest, context: grpc.ServicerContext) -> Any:
-        return self._p.write(context, "Admin/Halt", request, convert.halt,
+        return self._p.write(context, "Admin/Halt", request, commands.halt,
                              lambda r: admin_pb2.HaltResponse(duplicate=r.duplicate))
 
     def Resume(self, request: admin_pb2.ResumeRequest, context: grpc.ServicerContext) -> Any:
-        return self._p.write(context, "Admin/Resume", request, convert.resume,
+        return self._p.write(context, "Admin/Resume", request, commands.resume,
                              lambda r: admin_pb2.ResumeResponse(duplicate=r.duplicate))
 
     def SetRiskLimits(self, request: admin_pb2.SetRiskLimitsRequest, context: grpc.ServicerContext) -> Any:
         def render(_r: Ack) -> admin_pb2.SetRiskLimitsResponse:
             limits = self._p.state.read(lambda s: s.risk_limits())
-            return admin_pb2.SetRiskLimitsResponse(limits=[convert.scoped_limits(s) for s in limits])
+            return admin_pb2.SetRiskLimitsResponse(limits=[records.scoped_limits_to_wire(s) for s in limits])
 
-        return self._p.write(context, "Admin/SetRiskLimits", request, convert.set_risk_limits, render)
+        return self._p.write(context, "Admin/SetRiskLimits", request, commands.set_risk_limits, render)
 
     def ListMembers(self, request: admin_pb2.ListMembersRequest, context: grpc.ServicerContext) -> Any:
         raft = self._p.raft.status()
@@ -180,10 +185,11 @@ class AdminService(admin_pb2_grpc.AdminServicer):
             return self._p.forward(context, "Admin/AddMember", request)
         current = self._p.raft.status().members
         if any(m.node_id == request.node_id or m.raft_address == request.raft_address for m in current):
-            abort(context, MEMBERSHIP_REFUSED, f"{request.node_id} ({request.raft_address}) is already a member")
+            abort(context, Operating.MEMBERSHIP_REFUSED,
+                  f"{request.node_id} ({request.raft_address}) is already a member")
         refusal = refuse_add(self._p.raft.reachability(), request.node_id)
         if refusal is not None:
-            abort(context, MEMBERSHIP_REFUSED, refusal)
+            abort(context, Operating.MEMBERSHIP_REFUSED, refusal)
         self._change(context, "add", MemberAddress(request.raft_address, request.node_id, request.grpc_address))
         return admin_pb2.AddMemberResponse(members=members(self._p.raft.status()))
 
@@ -194,17 +200,17 @@ class AdminService(admin_pb2_grpc.AdminServicer):
         if target is None:
             abort(context, Reason.INVALID_COMMAND, f"{request.node_id!r} is not a member", "node_id")
         if target.is_self:
-            abort(context, MEMBERSHIP_REFUSED, f"{request.node_id} is the Raft leader; transfer leadership first "
-                  "(coordinator members remove does this for you)")
+            abort(context, Operating.MEMBERSHIP_REFUSED, f"{request.node_id} is the Raft leader; transfer "
+                  "leadership first (coordinator members remove does this for you)")
         refusal = refuse_remove(self._p.raft.reachability(), request.node_id, target.connected)
         if refusal is not None:
-            abort(context, MEMBERSHIP_REFUSED, refusal)
+            abort(context, Operating.MEMBERSHIP_REFUSED, refusal)
         self._change(context, "remove", MemberAddress(target.raft_address, target.node_id, target.grpc_address))
         return admin_pb2.RemoveMemberResponse(members=members(self._p.raft.status()))
 
     def GetRiskLimits(self, request: admin_pb2.GetRiskLimitsRequest, context: grpc.ServicerContext) -> Any:
         def render(limits: list[Any]) -> admin_pb2.GetRiskLimitsResponse:
-            return admin_pb2.GetRiskLimitsResponse(limits=[convert.scoped_limits(s) for s in limits])
+            return admin_pb2.GetRiskLimitsResponse(limits=[records.scoped_limits_to_wire(s) for s in limits])
 
         return self._p.read(context, "Admin/GetRiskLimits", request, request.consistency,
                             lambda s: s.risk_limits(), render)
@@ -228,7 +234,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):
         except ValueError as exc:
             abort(context, Reason.INVALID_COMMAND, str(exc), "to_node_id")
         except MembershipRefused as exc:
-            abort(context, MEMBERSHIP_REFUSED, f"{exc}: is the target connected and caught up?")
+            abort(context, Operating.MEMBERSHIP_REFUSED, f"{exc}: is the target connected and caught up?")
         return admin_pb2.TransferLeadershipResponse(leader_id=leader)
 
     def ExportAudit(self, request: admin_pb2.ExportAuditRequest, context: grpc.ServicerContext) -> Iterator[Any]:
@@ -248,11 +254,9 @@ class AdminService(admin_pb2_grpc.AdminServicer):
         try:
             self._p.raft.change_membership(action, node, self._p.commit_timeout_s)
         except MembershipRefused as exc:
-            abort(context, MEMBERSHIP_REFUSED, f"{exc} (one membership change at a time; retry once it commits)")
-        except OutcomeUnknown as exc:
-            abort(context, OUTCOME_UNKNOWN, str(exc))
-        except (NoQuorum, ProposalError) as exc:
-            abort(context, NO_QUORUM, str(exc))
+            abort(context, exc.reason, f"{exc} (one membership change at a time; retry once it commits)")
+        except ProposalError as exc:
+            abort(context, exc.reason, str(exc))
 
 
 def members(raft: RaftStatus) -> list[admin_pb2.Member]:

@@ -37,4 +37,4 @@ def test_core_imports_only_the_standard_library_and_itself() -> None:
 
 
 def test_the_purity_check_sees_every_core_module() -> None:
-    assert {"state.py", "lease.py", "positions.py", "codec.py"} <= set(core_imports())
+    assert {"state.py", "lease.py", "positions.py", "snapshot_codec.py"} <= set(core_imports())

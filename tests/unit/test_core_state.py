@@ -427,7 +427,7 @@ def test_snapshot_restore_round_trip_keeps_digest_and_derived_indexes(h: Harness
 
 
 def test_restore_refuses_garbage_with_a_snapshot_error() -> None:
-    from coordinator.core.codec import SnapshotError
+    from coordinator.core.snapshot_codec import SnapshotError
 
     for data in (b"", b"{", b"[]", b'{"format": 99}', b'{"format": 1}'):
         with pytest.raises(SnapshotError):

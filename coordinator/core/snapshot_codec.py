@@ -1,4 +1,4 @@
-"""Canonical encoding of the state's records for `snapshot()` / `restore()`.
+"""The canonical snapshot codec: the state's records to and from bytes for `snapshot()` / `restore()`.
 
 Canonical JSON: sorted keys, no whitespace, ASCII only, decimals as canonical strings, records
 as fixed-order arrays. Equal states therefore give equal bytes, and the digest of the bytes is
