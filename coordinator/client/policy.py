@@ -18,10 +18,13 @@ same command, which is later, so the engine always stops first.
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
+
+import grpc
 
 from coordinator.client.errors import FENCED, CoordinatorError, NotActive, Unavailable, refusal, unavailable
 from coordinator.client.values import LeadershipEvent
@@ -30,6 +33,7 @@ from coordinator.core.refusals import Operating, Reason
 from coordinator.core.results import FillResult, OrderResult
 from coordinator.v1 import admin_pb2, engine_pb2, types_pb2
 from coordinator.wire.records import order_from_wire, position_from_wire
+from coordinator.wire.status import reason_of
 
 MS = 1_000_000
 # Codes that refuse whatever the reason (reasons a newer server may add, auth, unknown methods).
@@ -353,6 +357,36 @@ class SessionCore:
         if self.state is SessionState.PASSIVE:
             self.state = SessionState.STANDBY
             self.next_campaign_ns = now_ns
+
+
+class Targets:
+    """Which node the next attempt goes to: the leader when one is known, otherwise the nodes in
+    turn. A failed attempt forgets the leader; a node's status may name it again."""
+
+    def __init__(self, addresses: Sequence[str]) -> None:
+        self.addresses = list(addresses)
+        self.leader: str | None = None
+        self._rotation = itertools.cycle(self.addresses)
+
+    def next(self) -> str:
+        return self.leader or next(self._rotation)
+
+    def lost(self, address: str) -> None:
+        if self.leader == address:
+            self.leader = None
+
+    def learned(self, leader_grpc_address: str) -> str | None:
+        """Remembers the leader a node named, if it is one of ours."""
+        if leader_grpc_address in self.addresses:
+            self.leader = leader_grpc_address
+            return self.leader
+        return None
+
+
+def what_failed(error: grpc.RpcError) -> tuple[str, str, str, str]:
+    """(status code name, ErrorInfo reason, field, details) of a failed call, for `Attempts.failed`."""
+    reason, field = reason_of(error)
+    return error.code().name, reason, field, error.details() or ""
 
 
 class Attempts:

@@ -36,7 +36,6 @@ from coordinator.core.results import FillResult, OrderResult
 from coordinator.v1 import admin_pb2, admin_pb2_grpc, engine_pb2, engine_pb2_grpc
 from coordinator.wire.channel import CHANNEL_OPTIONS
 from coordinator.wire.records import order_from_wire, position_from_wire
-from coordinator.wire.status import reason_of
 
 log = logging.getLogger(__name__)
 MS = policy.MS
@@ -57,8 +56,7 @@ class CoordinatorClient:
                           for a, c in self._raw_channels.items()}
         self._engine = {a: engine_pb2_grpc.EngineStub(c) for a, c in self._channels.items()}  # type: ignore[no-untyped-call]
         self._admin = {a: admin_pb2_grpc.AdminStub(c) for a, c in self._channels.items()}  # type: ignore[no-untyped-call]
-        self._leader: str | None = None
-        self._rotation = itertools.cycle(self.addresses)
+        self._targets = policy.Targets(self.addresses)
         self._random = random.Random()
 
     def close(self) -> None:
@@ -83,26 +81,17 @@ class CoordinatorClient:
         attempts = policy.Attempts(self.policy, time.monotonic_ns(), give_up_ns, self._random.random)
         stubs = self._engine if service == "Engine" else self._admin
         while (timeout := attempts.timeout_s(time.monotonic_ns())) is not None:
-            address = self._target()
+            address = self._targets.next()
             try:
                 return getattr(stubs[address], method)(request, timeout=timeout), attempts.started_ns
             except grpc.RpcError as exc:
-                reason, field = reason_of(exc)
-                self._lost(address)
-                delay = attempts.failed(exc.code().name, reason, field, exc.details() or "", address,
-                                        time.monotonic_ns())
+                self._targets.lost(address)
+                delay = attempts.failed(*policy.what_failed(exc), address, time.monotonic_ns())
             if delay is None:
                 break
             time.sleep(delay)
             self.refresh_leader(timeout_s=0.2)
         raise attempts.exhausted(f"{service}.{method}")
-
-    def _target(self) -> str:
-        return self._leader or next(self._rotation)
-
-    def _lost(self, address: str) -> None:
-        if self._leader == address:
-            self._leader = None
 
     def refresh_leader(self, timeout_s: float = 0.5) -> str | None:
         """Asks the nodes who leads; remembers the leader's gRPC address if one is known."""
@@ -111,9 +100,7 @@ class CoordinatorClient:
                 status = self._admin[address].Status(admin_pb2.StatusRequest(), timeout=timeout_s)
             except grpc.RpcError:
                 continue
-            leader = str(status.leader_grpc_address)
-            if leader in self._channels:
-                self._leader = leader
+            if (leader := self._targets.learned(status.leader_grpc_address)) is not None:
                 return leader
         return None
 
