@@ -1,9 +1,10 @@
 """A cluster of real coordinator node processes on 127.0.0.1, for the demo, tests, benchmarks
 and the chaos suite.
 
-Every process it starts is tracked by PID and stopped by PID (never by name); `close()` (or
-leaving the `with` block) stops them all and, unless asked to keep it, removes the directory.
-Each node logs to `<base>/<node_id>/node.log`; `log_tail` shows the end of it.
+Each node owns one `ManagedProcess`, which starts, signals and stops it by PID (never by
+name); `close()` (or leaving the `with` block) stops them all and, unless asked to keep it,
+removes the directory. Each node logs to `<base>/<node_id>/node.log`; `log_tail` shows the end
+of it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -51,8 +52,10 @@ def wait_until(predicate: Callable[[], T | None], timeout_s: float, what: str, i
 
 
 class ManagedProcess:
-    """A helper process (an engine of the demo or the chaos suite), signalled and stopped by PID.
-    Remembers whether it was paused, so that stopping resumes it first."""
+    """One child process (a coordinator node, or an engine of the demo or the chaos suite),
+    started in its own session with its output appended to `log_path`, and signalled, stopped and
+    reaped by its PID, never by name. Remembers whether it was paused, so that stopping resumes
+    it first."""
 
     def __init__(self, args: list[str], log_path: Path) -> None:
         self.args = args
@@ -60,48 +63,83 @@ class ManagedProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.paused = False
 
-    def start(self) -> None:
+    @property
+    def pid(self) -> int | None:
+        """The PID of the latest start, or None before the first."""
+        return self.process.pid if self.process is not None else None
+
+    def start(self, extra_args: Sequence[str] = (), env: Mapping[str, str] | None = None) -> None:
+        """Runs `args` followed by `extra_args`, with `env` as its whole environment (this
+        process's environment when None)."""
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen([*self.args, *extra_args], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                            start_new_session=True)
         self.paused = False
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def exit_status(self) -> int | None:
+        """The exit status once it has exited (minus the signal number if a signal ended it);
+        None while it runs and before the first start."""
+        return self.process.poll() if self.process is not None else None
+
+    def wait(self, timeout_s: float) -> int:
+        """Waits until it exits and returns its exit status; raises `subprocess.TimeoutExpired`
+        if it still runs after `timeout_s`. Precondition: started."""
+        assert self.process is not None, f"{self.args[0]} was never started"
+        return self.process.wait(timeout_s)
+
     def signal(self, signum: signal.Signals) -> None:
+        """Sends `signum` if it runs (a process that exited is left alone, so a reused PID is
+        never hit: the PID stays ours until we reap it)."""
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, signum)
             if signum in (signal.SIGSTOP, signal.SIGCONT):
                 self.paused = signum == signal.SIGSTOP
 
     def kill(self) -> None:
+        """SIGKILL, and reap."""
         self.signal(signal.SIGKILL)
         if self.process is not None:
             self.process.wait(10)
 
-    def stop(self, timeout_s: float = 15.0) -> None:
-        """SIGTERM (after SIGCONT if paused), then SIGKILL if it does not exit in time."""
-        if not self.running():
-            return
-        if self.paused:
-            self.signal(signal.SIGCONT)
-        self.signal(signal.SIGTERM)
-        assert self.process is not None
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
+    def stop(self, timeout_s: float = 15.0) -> int | None:
+        """SIGTERM (after SIGCONT if paused), then SIGKILL if it does not exit within `timeout_s`.
+        Returns the exit status, or None if it was never started."""
+        if self.running():
+            if self.paused:
+                self.signal(signal.SIGCONT)
+            self.signal(signal.SIGTERM)
+            try:
+                self.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.exit_status()
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last `lines` lines of its log, or "(no log)" when there is none yet."""
+        if not self.log_path.exists():
+            return "(no log)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @dataclass
 class LocalNode:
+    """One coordinator node of a `LocalCluster`: its addresses, its directory (config, data, log)
+    and its process."""
+
     node_id: str
     grpc_address: str
     raft_address: str
     directory: Path
-    process: subprocess.Popen[bytes] | None = None
     extra_config: str = ""
     started: bool = False     # a voter's first start bootstraps its data directory; later ones must not
+    process: ManagedProcess = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.process = ManagedProcess([sys.executable, "-m", "coordinator", "serve", "--config",
+                                       str(self.config_path)], self.log_path)
 
     @property
     def config_path(self) -> Path:
@@ -117,10 +155,15 @@ class LocalNode:
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
+        return self.process.pid
 
     def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return self.process.running()
+
+    def start(self, env: Mapping[str, str]) -> None:
+        """Starts `coordinator serve` on its config, with `--bootstrap` on the first start only."""
+        self.process.start([] if self.started else ["--bootstrap"], env)
+        self.started = True
 
 
 @dataclass
@@ -198,9 +241,9 @@ class LocalCluster:
         """Waits until every running node answers Status; fails early if one exits."""
         def all_up() -> bool:
             for node_id, node in self.nodes.items():
-                if node.process is not None and node.process.poll() is not None:
-                    raise RuntimeError(f"node {node_id} exited with {node.process.returncode}:\n"
-                                       f"{self.log_tail(node_id, 15)}")
+                exit_status = node.process.exit_status()
+                if exit_status is not None:
+                    raise RuntimeError(f"node {node_id} exited with {exit_status}:\n{self.log_tail(node_id, 15)}")
             return len(self.statuses()) == sum(1 for n in self.nodes.values() if n.running())
 
         wait_until(all_up, timeout_s, "every node to serve gRPC")
@@ -211,27 +254,15 @@ class LocalCluster:
             return node
         if not node.config_path.exists():
             self.write_config(node)
-        log = open(node.log_path, "ab")  # noqa: SIM115 (the child owns it)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
-        bootstrap = [] if node.started else ["--bootstrap"]
-        node.process = subprocess.Popen(
-            [sys.executable, "-m", "coordinator", "serve", "--config", str(node.config_path), *bootstrap],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        node.started = True
-        log.close()
+        node.start({**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
         return node
 
     def signal(self, node_id: str, signum: signal.Signals) -> None:
-        node = self.nodes[node_id]
-        if node.process is not None and node.process.poll() is None:
-            os.kill(node.process.pid, signum)
+        self.nodes[node_id].process.signal(signum)
 
     def kill(self, node_id: str) -> None:
         """SIGKILL, and reap."""
-        node = self.nodes[node_id]
-        self.signal(node_id, signal.SIGKILL)
-        if node.process is not None:
-            node.process.wait(timeout=10)
+        self.nodes[node_id].process.kill()
         self._drop_channel(node_id)
 
     def pause(self, node_id: str) -> None:
@@ -241,21 +272,14 @@ class LocalCluster:
         self.signal(node_id, signal.SIGCONT)
 
     def stop_node(self, node_id: str, timeout_s: float = 10.0) -> int | None:
-        """SIGTERM (graceful), then SIGKILL if it does not exit in time. Returns the exit status."""
-        node = self.nodes[node_id]
-        if node.process is None:
+        """SIGTERM (graceful), then SIGKILL if it does not exit in time. Returns the exit status,
+        or None if the node was never started."""
+        process = self.nodes[node_id].process
+        if process.pid is None:
             return None
-        if node.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(node.process.pid, signal.SIGCONT)
-                os.kill(node.process.pid, signal.SIGTERM)
-            try:
-                node.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                os.kill(node.process.pid, signal.SIGKILL)
-                node.process.wait(timeout=10)
+        exit_status = process.stop(timeout_s)
         self._drop_channel(node_id)
-        return node.process.returncode
+        return exit_status
 
     def close(self) -> None:
         for node_id in list(self.nodes):
@@ -344,10 +368,7 @@ class LocalCluster:
         return target
 
     def log_tail(self, node_id: str, lines: int = 30) -> str:
-        path = self.nodes[node_id].log_path
-        if not path.exists():
-            return "(no log)"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return self.nodes[node_id].process.log_tail(lines)
 
     def log_tails(self, lines: int = 30) -> str:
         return "\n".join(f"----- {nid} ({n.log_path}) -----\n{self.log_tail(nid, lines)}"

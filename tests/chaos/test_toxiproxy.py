@@ -240,6 +240,18 @@ def test_nested_cuts_of_one_proxy_heal_when_the_outer_one_exits(client: Toxiprox
     assert client.get_proxy(link.name).enabled
 
 
+def test_a_held_cut_is_enabled_again_only_by_the_last_release(client: ToxiproxyClient, link: Proxy) -> None:
+    client.release_cut(link.name)  # without a hold: nothing to release, and the proxy stays enabled
+    assert client.get_proxy(link.name).enabled
+    client.hold_cut(link.name)
+    client.hold_cut(link.name)
+    assert not client.get_proxy(link.name).enabled
+    client.release_cut(link.name)
+    assert not client.get_proxy(link.name).enabled, "the first release re-enabled a proxy still held"
+    client.release_cut(link.name)
+    assert client.get_proxy(link.name).enabled
+
+
 def test_blackhole_times_out_reads_and_data_flows_on_new_connections_after_healing(client: ToxiproxyClient,
                                                                                     link: Proxy) -> None:
     with connect(link.listen_port) as blackholed:
