@@ -32,10 +32,12 @@ from chaos.toxiproxy import ToxiproxyServer
 from coordinator.cli_cluster import order_dict, position_dict
 from coordinator.client import CoordinatorClient, RetryPolicy
 from coordinator.localcluster import wait_until
+from coordinator.replication.settings import PRESETS
 from coordinator.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
 ENGINES = ("eng-a", "eng-b")
-TIMING = {"heartbeat_ms": 50, "election_min_ms": 300, "election_max_ms": 600}
+# Nodes run with the LAN preset, written out in full so that a fault predicts from the numbers they run with.
+TIMING: dict[str, int] = dict(PRESETS["lan"])
 RECOVER_WITHIN_S = 30.0      # after the heal: a leader, a holder and new commits
 CONVERGE_WITHIN_S = 30.0     # after the heal: every node at the same applied index and digest
 TRACE_FLUSH_S = 0.3          # nodes write their apply trace once per Raft tick

@@ -29,8 +29,8 @@ from coordinator.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 F = TypeVar("F", bound=Callable[..., Any])
-ROLE_NAMES = {admin_pb2.FOLLOWER: "follower", admin_pb2.CANDIDATE: "candidate", admin_pb2.LEADER: "leader",
-              admin_pb2.LEARNER: "learner"}
+# The proto enum carries replication.roles.Role's names (tests/unit/test_defaults.py); the CLI prints them in lowercase.
+ROLE_NAMES = {number: name.lower() for name, number in admin_pb2.Role.items() if number != admin_pb2.ROLE_UNSPECIFIED}
 
 
 # ------------------------------------------------------------------------ shared plumbing

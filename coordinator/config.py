@@ -21,10 +21,8 @@ its key, so `coordinator config check` can explain a broken file in one go.
     grpc_address = "10.0.2.5:7001"
 
     [timing]
-    preset = "lan"                      # "lan" or "wan"; the keys below override it
-    heartbeat_ms = 50
-    election_min_ms = 300
-    election_max_ms = 600
+    preset = "lan"                      # "lan" or "wan": the numbers of PRESETS (replication/settings.py)
+    election_min_ms = 400               # any preset key given here overrides the preset's number
 
     [dial]                              # optional: reach a peer's Raft or gRPC address through a proxy
     "10.0.2.5:7101" = "127.0.0.1:27102"
@@ -41,22 +39,20 @@ from typing import Any
 
 from coordinator.core.refusals import InvalidCommand
 from coordinator.core.validation import check_id
-from coordinator.replication.settings import RaftSettings
+from coordinator.replication.settings import (
+    AUDIT_RETENTION_ENTRIES,
+    COMPACTION_MIN_ENTRIES,
+    DEFAULT_PRESET,
+    RaftSettings,
+)
+from coordinator.replication.settings import PRESETS as PRESETS  # re-exported: config.PRESETS is the documented name
 
 SECRET_MIN_LENGTH = 16
-
-# Timing presets (docs/operations.md explains the trade-off). LAN: a few ms of round trip, so
-# elections in a few hundred ms. WAN: data centers 30-100 ms apart; etcd's rule of thumb is an
-# election timeout of at least 10 round trips.
-PRESETS: dict[str, dict[str, int]] = {
-    "lan": {"heartbeat_ms": 50, "election_min_ms": 300, "election_max_ms": 600, "connection_timeout_ms": 1500,
-            "connection_retry_ms": 250, "ping_interval_ms": 250, "commit_timeout_ms": 5000},
-    "wan": {"heartbeat_ms": 100, "election_min_ms": 1000, "election_max_ms": 2000, "connection_timeout_ms": 5000,
-            "connection_retry_ms": 1000, "ping_interval_ms": 500, "commit_timeout_ms": 10000},
-}
+# The [timing] keys outside the presets, with their defaults.
+LOG_DEFAULTS = {"compaction_min_entries": COMPACTION_MIN_ENTRIES, "audit_retention_entries": AUDIT_RETENTION_ENTRIES}
 NODE_KEYS = {"id", "grpc_address", "grpc_bind", "raft_address", "raft_advertise", "data_dir", "cluster_secret",
              "cluster_secret_file", "metrics_address", "log_format", "join"}
-TIMING_KEYS = {"preset", "compaction_min_entries", "audit_retention_entries", *PRESETS["lan"]}
+TIMING_KEYS = {"preset", *LOG_DEFAULTS, *PRESETS[DEFAULT_PRESET]}
 PEER_KEYS = {"id", "raft_address", "grpc_address"}
 # Environment variables: node keys as COORDINATOR_<KEY>, timing keys as COORDINATOR_TIMING_<KEY>.
 ENV_PREFIX = "COORDINATOR_"
@@ -90,7 +86,7 @@ class NodeConfig:
     commit_timeout_s: float
     metrics_address: str = ""
     log_format: str = "text"
-    audit_retention_entries: int = 100_000
+    audit_retention_entries: int = AUDIT_RETENTION_ENTRIES
     dial: Mapping[str, str] = field(default_factory=dict)
     join: bool = False
     grpc_bind: str = ""
@@ -231,12 +227,11 @@ def _build(node: dict[str, Any], timing: dict[str, Any], dial: dict[str, Any], p
 
 
 def _timing(timing: dict[str, Any], problems: list[str]) -> tuple[RaftSettings, int, int] | None:
-    preset_name = timing.get("preset", "lan")
+    preset_name = timing.get("preset", DEFAULT_PRESET)
     if preset_name not in PRESETS:
         problems.append(f"timing.preset must be one of {sorted(PRESETS)}, got {preset_name!r}")
         return None
-    values: dict[str, int] = dict(PRESETS[preset_name])
-    values.update({"compaction_min_entries": 10_000, "audit_retention_entries": 100_000})
+    values: dict[str, int] = {**PRESETS[preset_name], **LOG_DEFAULTS}
     ok = True
     for key, raw in timing.items():
         if key == "preset" or key not in TIMING_KEYS:
@@ -252,12 +247,7 @@ def _timing(timing: dict[str, Any], problems: list[str]) -> tuple[RaftSettings, 
         values[key] = number
     if not ok:
         return None
-    settings = RaftSettings(
-        heartbeat_s=values["heartbeat_ms"] / 1000, election_min_s=values["election_min_ms"] / 1000,
-        election_max_s=values["election_max_ms"] / 1000,
-        connection_timeout_s=values["connection_timeout_ms"] / 1000,
-        connection_retry_s=values["connection_retry_ms"] / 1000, ping_interval_s=values["ping_interval_ms"] / 1000,
-        compaction_min_entries=values["compaction_min_entries"])
+    settings = RaftSettings.from_timing(values, compaction_min_entries=values["compaction_min_entries"])
     invalid = [f"timing: {p}" for p in settings.validate()]
     problems.extend(invalid)
     return None if invalid else (settings, values["commit_timeout_ms"], values["audit_retention_entries"])

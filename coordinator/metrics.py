@@ -16,12 +16,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from coordinator.core.results import Refused, Result
+from coordinator.replication.roles import Role
 
 if TYPE_CHECKING:
     from coordinator.replication.raft import RaftNode
 
 FAST_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
-ROLES = ("FOLLOWER", "CANDIDATE", "LEADER", "LEARNER")
 
 
 class NodeMetrics:
@@ -86,8 +86,8 @@ class _StateCollector(Collector):
             return family
 
         role = GaugeMetricFamily("coordinator_raft_role", "1 for this node's Raft role", labels=["role"])
-        for name in ROLES:
-            role.add_metric([name.lower()], 1.0 if status.role == name else 0.0)
+        for each in Role:
+            role.add_metric([each.label], 1.0 if status.role == each else 0.0)
         yield role
         yield gauge("coordinator_raft_term", "Current Raft term", status.term)
         yield gauge("coordinator_raft_commit_index", "Highest committed log index", status.commit_index)
@@ -112,7 +112,7 @@ class _StateCollector(Collector):
         yield gauge("coordinator_raft_members", "Voters in this node's configuration", len(status.members))
         lag = GaugeMetricFamily("coordinator_raft_follower_lag_entries",
                                 "Entries a follower is behind the leader (on the leader only)", labels=["peer"])
-        if status.role == "LEADER":
+        if status.role == Role.LEADER:
             for member in status.members:
                 if not member.is_self:
                     lag.add_metric([member.node_id], max(0, status.last_log_index - member.match_index))

@@ -10,7 +10,8 @@ import pytest
 
 from coordinator.localcluster import LocalCluster
 
-FAST_TIMING = {"heartbeat_ms": 50, "election_min_ms": 300, "election_max_ms": 600}
+# Test clusters run with the LAN preset (its numbers live in coordinator/replication/settings.py).
+TEST_TIMING = {"preset": "lan"}
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -28,7 +29,7 @@ def make_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
     def build(size: int = 3, timing: dict[str, Any] | None = None, **kwargs: Any) -> LocalCluster:
         base = tmp_path_factory.mktemp("cluster")
-        cluster = LocalCluster(size=size, base_dir=base, timing={**FAST_TIMING, **(timing or {})}, **kwargs)
+        cluster = LocalCluster(size=size, base_dir=base, timing={**TEST_TIMING, **(timing or {})}, **kwargs)
         clusters.append(cluster)
         return cluster
 

@@ -41,6 +41,7 @@ from rocksdict import Options, Rdict, WriteBatch, WriteOptions
 
 from coordinator.replication.fatal import stop_node
 from coordinator.replication.instruments import Failpoints
+from coordinator.replication.settings import AUDIT_RETENTION_ENTRIES
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class RocksJournal(Journal):  # type: ignore[misc]
     """pysyncobj's journal over RocksDB. Not thread-safe: pysyncobj's tick thread owns it,
     except `sync()` which any thread may call."""
 
-    def __init__(self, db_path: Path, snapshot_path: Path, *, audit_retention: int = 100_000,
+    def __init__(self, db_path: Path, snapshot_path: Path, *, audit_retention: int = AUDIT_RETENTION_ENTRIES,
                  on_sync: Callable[[float], None] | None = None) -> None:
         self.path = db_path
         self.snapshot_path = snapshot_path

@@ -68,6 +68,7 @@ from coordinator.replication.log_matching import RepairHint, guarded_next_index,
 from coordinator.replication.membership import CommittedMembership, Promotion, Reachability
 from coordinator.replication.prevote import PreVote, Stand
 from coordinator.replication.proposals import MembershipRefused, OutcomeUnknown, proposal_error
+from coordinator.replication.roles import Role
 from coordinator.replication.settings import RaftSettings
 from coordinator.replication.snapshots import MemberAddress
 from coordinator.replication.state import ReplicatedState
@@ -77,7 +78,8 @@ log = logging.getLogger(__name__)
 ENTRY_PREFIX = bytes([ENTRY_TYPE])
 MEMBERSHIP_PREFIX = bytes([pysyncobj.syncobj._COMMAND_TYPE.MEMBERSHIP])
 _RAFT_STATE = pysyncobj.syncobj._RAFT_STATE
-_RAFT_STATE_NAMES = {_RAFT_STATE.FOLLOWER: "FOLLOWER", _RAFT_STATE.CANDIDATE: "CANDIDATE", _RAFT_STATE.LEADER: "LEADER"}
+# pysyncobj names its states as we name the roles; it has no learner state (a learner is a read-only node).
+_RAFT_STATE_ROLES = {getattr(_RAFT_STATE, role.name): role for role in Role if hasattr(_RAFT_STATE, role.name)}
 _PYSYNCOBJ_FALLBACK_DISABLED_S = 10 * 365 * 24 * 3600.0
 
 # ----------------------------------------------------------- the journal swap (one place)
@@ -125,7 +127,7 @@ class MemberView:
 
 @dataclass(frozen=True, slots=True)
 class RaftStatus:
-    role: str
+    role: Role
     term: int
     commit_index: int
     applied_index: int
@@ -185,7 +187,7 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
         self._repair = RepairHint()
         self.leader_changes = 0
         self.elections_started = 0
-        self.on_role_change: Callable[[str], None] | None = None
+        self.on_role_change: Callable[[Role], None] | None = None
         self._message_s = 0.0
         self._last_snapshot_s = 0.0
         self._poll_started = 0.0
@@ -436,7 +438,7 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
                                       getattr(node, "grpc_address", ""), False, self.isNodeConnected(node),
                                       match.get(node, 0)))
         return RaftStatus(
-            role="LEARNER" if self.learner else _RAFT_STATE_NAMES.get(self._SyncObj__raftState, "FOLLOWER"),
+            role=Role.LEARNER if self.learner else _RAFT_STATE_ROLES.get(self._SyncObj__raftState, Role.FOLLOWER),
             term=self.raftCurrentTerm, commit_index=self.raftCommitIndex, applied_index=self.raftLastApplied,
             leader_id=getattr(leader, "node_id", leader.address) if leader is not None else "",
             leader_grpc_address=getattr(leader, "grpc_address", "") if leader is not None else "",
@@ -619,14 +621,14 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
         super()._SyncObj__deleteEntriesFrom(fromIDx)
 
     def _on_state_changed(self, old: int, new: int) -> None:
-        role = _RAFT_STATE_NAMES.get(new, "FOLLOWER")
+        role = _RAFT_STATE_ROLES.get(new, Role.FOLLOWER)
         if new == _RAFT_STATE.CANDIDATE:
             self.elections_started += 1
         if _RAFT_STATE.LEADER in (new, old):
             self.leader_changes += 1
         if new != _RAFT_STATE.LEADER:
             self.replicated.lose_leadership()
-        log.info("raft role %s -> %s (term %d)", _RAFT_STATE_NAMES.get(old), role, self.raftCurrentTerm)
+        log.info("raft role %s -> %s (term %d)", _RAFT_STATE_ROLES.get(old), role, self.raftCurrentTerm)
         if self.on_role_change is not None:
             self.on_role_change(role)
 

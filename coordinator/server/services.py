@@ -31,8 +31,6 @@ from coordinator.server.pipeline import Pipeline
 from coordinator.v1 import admin_pb2, admin_pb2_grpc, engine_pb2, engine_pb2_grpc
 from coordinator.wire import commands, records
 
-_ROLES = {"FOLLOWER": admin_pb2.FOLLOWER, "CANDIDATE": admin_pb2.CANDIDATE, "LEADER": admin_pb2.LEADER,
-          "LEARNER": admin_pb2.LEARNER}
 AUDIT_BATCH = 500
 
 
@@ -131,7 +129,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):
         holder = leadership.holder
         remaining = self._p.state.lease_remaining_ms() if holder is not None else None
         return admin_pb2.StatusResponse(
-            node_id=self._node_id, role=_ROLES[raft.role], term=raft.term, commit_index=raft.commit_index,
+            node_id=self._node_id, role=admin_pb2.Role.Value(raft.role), term=raft.term, commit_index=raft.commit_index,
             applied_index=raft.applied_index, leader_id=raft.leader_id, digest=digest, epoch=leadership.epoch,
             holder_id=holder.engine_id if holder else "", members=members(raft), halted=halted, halt_reason=reason,
             lease_remaining_ms=-1 if remaining is None else remaining, ttl_ms=holder.ttl_ms if holder else 0,

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.config import ConfigError, load
+from coordinator.config import PRESETS, ConfigError, load
+
+LAN, WAN = PRESETS["lan"], PRESETS["wan"]
 
 GOOD = """
 [node]
@@ -36,7 +38,8 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_a_good_file_loads_with_preset_and_overrides(tmp_path: Path) -> None:
     config = load(write(tmp_path, GOOD), environ={})
     assert (config.node_id, config.raft_advertise, config.peers[0].id) == ("dc1", "127.0.0.1:7101", "dc2")
-    assert (config.raft.heartbeat_s, config.raft.election_min_s, config.raft.election_max_s) == (0.05, 0.4, 0.6)
+    assert (config.raft.heartbeat_s, config.raft.election_min_s, config.raft.election_max_s) == (
+        LAN["heartbeat_ms"] / 1000, 0.4, LAN["election_max_ms"] / 1000)
     assert "0123456789abcdef" not in repr(config)  # the secret is never printed
 
 
@@ -46,7 +49,7 @@ def test_flags_win_over_environment_which_wins_over_the_file(tmp_path: Path) -> 
                "COORDINATOR_TIMING_PRESET": "wan"}
     config = load(path, {"node.grpc_address": "127.0.0.1:9001", "timing.election_min_ms": None}, environ=environ)
     assert (str(config.data_dir), config.grpc_address) == ("/from/env", "127.0.0.1:9001")
-    assert config.raft.heartbeat_s == 0.1  # wan preset, with the file's election_min_ms override
+    assert config.raft.heartbeat_s == WAN["heartbeat_ms"] / 1000  # wan preset, with the file's election_min_ms override
     assert config.raft.election_min_s == 0.4
 
 
@@ -69,8 +72,9 @@ def test_a_missing_cluster_secret_is_refused(tmp_path: Path) -> None:
 
 
 def test_inconsistent_timing_is_refused(tmp_path: Path) -> None:
+    above_max = GOOD.replace("election_min_ms = 400", f"election_min_ms = {LAN['election_max_ms'] + 300}")
     with pytest.raises(ConfigError, match="election_max_ms must be more than election_min_ms"):
-        load(write(tmp_path, GOOD.replace("election_min_ms = 400", "election_min_ms = 900")), environ={})
+        load(write(tmp_path, above_max), environ={})
 
 
 def test_not_toml_is_one_clear_problem(tmp_path: Path) -> None:
