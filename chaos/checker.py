@@ -57,9 +57,9 @@ class NodeFinal:
     node_id: str
     applied_index: int
     digest: str
-    orders: list[dict[str, Any]]       # every order (coordinator CLI JSON shape)
+    orders: list[dict[str, Any]]       # every order (coordinator/wire/rows.py: order_row)
     positions: list[dict[str, Any]]
-    log: list[dict[str, Any]]          # audit entries: index, command, outcome, epoch, engine_id, fields
+    log: list[dict[str, Any]]          # audit entries (rows.py: audit_row): index, command, outcome, epoch, ...
 
 
 @dataclass

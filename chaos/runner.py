@@ -29,11 +29,11 @@ from chaos import checker, history
 from chaos.faults import FAULTS, EngineHandle, Step, World, cluster_timing, make_schedule
 from chaos.topology import ChaosCluster
 from chaos.toxiproxy import ToxiproxyServer
-from coordinator.cli_cluster import order_dict, position_dict
 from coordinator.client import CoordinatorClient, RetryPolicy
 from coordinator.localcluster import wait_until
 from coordinator.replication.settings import PRESETS
 from coordinator.v1 import admin_pb2, admin_pb2_grpc, types_pb2
+from coordinator.wire.rows import audit_row, order_row, position_row
 
 ENGINES = ("eng-a", "eng-b")
 # Nodes run with the LAN preset, written out in full so that a fault predicts from the numbers they run with.
@@ -212,14 +212,12 @@ class Run:
             client = CoordinatorClient([node.grpc_address], retry=RetryPolicy(budget_ms=10_000))
             status = cluster.status(node_id, timeout_s=5)
             stub = admin_pb2_grpc.AdminStub(cluster.channel(node_id))  # type: ignore[no-untyped-call]
-            log = [{"index": e.index, "term": e.term, "command": e.command, "outcome": e.outcome, "epoch": e.epoch,
-                    "engine_id": e.engine_id, "issued_at_ns": e.issued_at_ns,
-                    "fields": json.loads(e.fields_json) if e.fields_json else {}}
-                   for batch in stub.ExportAudit(admin_pb2.ExportAuditRequest(), timeout=60) for e in batch.entries]
+            log = [audit_row(e) for batch in stub.ExportAudit(admin_pb2.ExportAuditRequest(), timeout=60)
+                   for e in batch.entries]
             finals[node_id] = checker.NodeFinal(
                 node_id, status.applied_index, status.digest,
-                [order_dict(o) for o in client.orders(stale=True)],
-                [position_dict(p) for p in client.positions(stale=True)], log)
+                [order_row(o) for o in client.orders(stale=True)],
+                [position_row(p) for p in client.positions(stale=True)], log)
             client.close()
         return finals
 

@@ -242,9 +242,11 @@ def ask_peers(peer_grpc_addresses: list[str], timeout_s: float = 10.0) -> admin_
                        "Status; a learner joins through its [[peers]], which must be running")
 
 
-def run(config: NodeConfig, *, log_guards: bool = True, log_context: Any = None, bootstrap: bool = False) -> int:
-    """`coordinator serve`: start, serve until signalled, stop. Returns the exit status.
-    `log_context` (from coordinator.logs.configure) gets the node's term and epoch."""
+def run(config: NodeConfig, *, log_guards: bool = True, log_context: Any = None, bootstrap: bool = False) -> bool:
+    """`coordinator serve`: start, serve until signalled, stop. Returns whether the node started;
+    False (the reason logged) for a data directory or a cluster it must not start on, which the
+    command reports as a configuration error. `log_context` (from coordinator.logs.configure)
+    gets the node's term and epoch."""
     sys.setswitchinterval(0.001)  # shorter GIL hand-offs: fsync and network threads wait less
     if os.environ.get("COORDINATOR_UNSAFE_DISABLE_LOG_GUARDS") == "1":
         log.warning("UNSAFE: the log-matching guards are disabled (benchmarking pysyncobj's defect only)")
@@ -257,6 +259,6 @@ def run(config: NodeConfig, *, log_guards: bool = True, log_context: Any = None,
     except (DataDirError, StartupError) as exc:
         log.error("cannot start: %s", exc)
         node.stop()
-        return 2
+        return False
     node.serve_forever()
-    return 0
+    return True

@@ -12,10 +12,20 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from coordinator.client import CoordinatorClient, EngineSession, Halted, Refused, RetryPolicy, Side, Unavailable
+from coordinator.client import (
+    CoordinatorClient,
+    EngineSession,
+    Halted,
+    Refused,
+    RetryPolicy,
+    Side,
+    StaleEpoch,
+    Unavailable,
+)
 from coordinator.localcluster import LocalCluster, LocalNode, free_ports, wait_until
 from coordinator.v1 import admin_pb2
 
@@ -136,8 +146,12 @@ def test_a_removal_that_would_leave_no_reachable_majority_is_refused(make_cluste
     refused = cli(cluster, "members", "remove", healthy)
     assert refused.returncode == 1
     assert "MEMBERSHIP_REFUSED" in refused.stderr and "majority" in refused.stderr
-    assert "dc removed" not in refused.stdout
+    assert f"{healthy} removed" not in refused.stdout, refused.stdout
+    members = {m["node_id"] for m in json.loads(ok(cli(cluster, "members", "list", "--json")))}
+    assert members == {"dc1", "dc2", "dc3"}, "the refused removal changed the membership"
     ok(cli(cluster, "members", "remove", down))  # removing the dead one is safe: 2 of 2 reachable
+    members = {m["node_id"] for m in json.loads(ok(cli(cluster, "members", "list", "--json")))}
+    assert members == {leader, healthy}
 
 
 def test_adding_a_node_while_a_voter_is_down_is_refused_and_the_cluster_keeps_committing(
@@ -248,10 +262,16 @@ def test_json_output_parses_for_every_read_command(make_cluster: MakeCluster) ->
         session.submit_order("o1", "A1", "BTC-USD", Side.SELL, "2", "100")
         session.report_fill("f1", "o1", "2", "101")
         ok(cli(cluster, "risk", "set", "--account", "A1", "--position-max", "50"))
-        for args in (["status"], ["members", "list"], ["engines"], ["orders", "list", "--all"], ["positions"],
-                     ["orders", "get", "o1"], ["risk", "show"]):
-            document = json.loads(ok(cli(cluster, *args, "--json")))
-            assert document, args
+        read: dict[str, Any] = {" ".join(args): json.loads(ok(cli(cluster, *args, "--json"))) for args in (
+            ["status"], ["members", "list"], ["engines"], ["orders", "list", "--all"], ["orders", "get", "o1"],
+            ["risk", "show"])}
+    assert read["status"]["active_engine"] == "eng-a" and read["status"]["raft_leader"] in {"dc1", "dc2", "dc3"}
+    assert {m["node_id"] for m in read["members list"]} == {"dc1", "dc2", "dc3"}
+    assert read["engines"]["holder"] == "eng-a"
+    assert [(o["client_order_id"], o["status"]) for o in read["orders list --all"]] == [("o1", "FILLED")]
+    assert read["orders get o1"] == read["orders list --all"][0]
+    assert read["risk show"] == [{"account": "A1", "instrument": "*", "order_quantity_max": None,
+                                  "position_max": "50", "open_orders_max": None}]
     positions = json.loads(ok(cli(cluster, "positions", "--json")))
     assert positions == [{"account": "A1", "instrument": "BTC-USD", "quantity": "-2", "average_price": "101",
                           "realized_pnl": "0"}]
@@ -263,12 +283,13 @@ def test_audit_export_lists_every_state_change_with_its_outcome(make_cluster: Ma
     with EngineSession(client, "eng-a", ttl_ms=5000) as session:
         assert session.wait_active(10)
         epoch = session.epoch
+        assert epoch is not None
         session.submit_order("o1", "A1", "BTC-USD", Side.BUY, "1", "100")
     from coordinator.v1 import engine_pb2
 
-    with pytest.raises(Exception):  # noqa: B017 (the stale write itself is not the point here)
+    with pytest.raises(StaleEpoch):  # eng-a resigned when its session closed
         client.call("Engine", "SubmitOrder", engine_pb2.SubmitOrderRequest(
-            engine_id="eng-a", epoch=epoch or 1, client_order_id="late", account="A1", instrument="BTC-USD",
+            engine_id="eng-a", epoch=epoch, client_order_id="late", account="A1", instrument="BTC-USD",
             side=Side.BUY, quantity="1", price="100"))
     out = tmp_path / "audit.jsonl"
     ok(cli(cluster, "audit", "export", "--output", str(out)))
@@ -276,6 +297,7 @@ def test_audit_export_lists_every_state_change_with_its_outcome(make_cluster: Ma
     submits = [(e["fields"]["client_order_id"], e["outcome"], e["epoch"], e["engine_id"]) for e in entries
                if e["command"] == "SubmitOrder"]
     assert ("o1", "ACCEPTED", epoch, "eng-a") in submits
+    assert ("late", "STALE_EPOCH", epoch, "eng-a") in submits
     assert any(e["command"] == "Campaign" and e["outcome"] == "GRANTED" for e in entries)
     assert all(e["issued_at_ns"] > 0 for e in entries if e["command"] not in ("raft_noop", "membership"))
 
@@ -342,7 +364,7 @@ def test_a_voter_that_lost_its_data_is_not_promoted_from_its_old_membership(make
     shutil.rmtree(learner.data_dir)
     cluster.start_node(learner.node_id)
     wait_until(lambda: "refusing to promote" in cluster.log_tail(learner.node_id, 50), 20, "the amnesia warning")
-    assert cluster.status(learner.node_id).role == 4  # LEARNER
+    assert cluster.status(learner.node_id).role == admin_pb2.LEARNER
     ok(cli(cluster, "members", "remove", learner.node_id))
     out = ok(cli(cluster, "members", "add", learner.node_id, "--raft", learner.raft_address,
                  "--grpc", learner.grpc_address))

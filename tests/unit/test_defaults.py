@@ -13,7 +13,8 @@ import pysyncobj.syncobj
 import pytest
 
 from chaos import runner
-from coordinator import cli_cluster, config
+from coordinator import config
+from coordinator.cli import operator
 from coordinator.localcluster import LocalCluster
 from coordinator.replication import settings, syncobj_patch
 from coordinator.replication.journal import RocksJournal
@@ -93,7 +94,7 @@ def test_the_proto_role_enum_carries_the_role_names() -> None:
 
 
 def test_the_cli_prints_each_role_by_its_label() -> None:
-    assert {admin_pb2.Role.Value(role): role.label for role in Role} == cli_cluster.ROLE_NAMES
+    assert {admin_pb2.Role.Value(role): role.label for role in Role} == operator.ROLE_NAMES
 
 
 def test_every_pysyncobj_state_maps_to_the_role_of_its_name() -> None:
