@@ -19,7 +19,7 @@ from coordinator.core.commands import Barrier, Campaign, SubmitOrder
 from coordinator.core.model import Side
 from coordinator.core.refusals import Reason
 from coordinator.core.results import Ack, Refused
-from coordinator.localcluster import free_ports, wait_until
+from coordinator.localcluster import free_ports, holds_for, wait_until
 from coordinator.replication.envelope import ENTRY_TYPE
 from coordinator.replication.journal import RocksJournal
 from coordinator.replication.raft import MembershipRefused, RaftSettings
@@ -178,8 +178,7 @@ def test_the_raft_port_never_unpickles_bytes_from_an_unauthenticated_peer(cluste
         connection.settimeout(1)
         with contextlib.suppress(TimeoutError):
             connection.recv(10)
-    time.sleep(0.3)  # an observation window: we wait for something NOT to happen, so there is nothing to poll
-    assert not marker.exists()
+    holds_for(lambda: not marker.exists(), 0.3, "the payload to stay unpickled (no file written)")
     leader = cluster.leader()
     assert leader.propose(Barrier(), 5) == Ack()
 
@@ -241,12 +240,14 @@ def test_a_node_cut_off_and_healed_does_not_depose_the_healthy_leader(cluster: I
                          f"{n.elections_started}, pre-votes {n.prevotes_started}, stalls discounted "
                          f"{n.own_stalls_discounted}" for n in cluster.nodes)
 
+    window_s = 3 * leader.settings.election_max_s
     cut.set()
-    time.sleep(3 * leader.settings.election_max_s)
-    assert isolated.raftCurrentTerm == term and isolated.prevotes_started > 0, views()
+    holds_for(lambda: isolated.raftCurrentTerm == term, window_s, f"the isolated node to stay at term {term}",
+              describe=views)
+    assert isolated.prevotes_started > 0, views()
     cut.clear()
-    time.sleep(3 * leader.settings.election_max_s)
-    assert leader.is_leader() and leader.raftCurrentTerm == term, views()
+    holds_for(lambda: leader.is_leader() and leader.raftCurrentTerm == term, window_s,
+              f"the healthy leader to stay leader at term {term}", describe=views)
     assert leader.propose(Barrier(), 5) == Ack()
 
 
@@ -290,9 +291,9 @@ def test_a_leader_whose_own_tick_thread_stalls_does_not_step_down_from_a_healthy
     stalled = threading.Event()
     leader.run_on_tick(lambda: (time.sleep(stall_s), stalled.set()))
     assert stalled.wait(5)
-    time.sleep(leader.settings.election_max_s)
+    holds_for(lambda: leader.is_leader() and leader.raftCurrentTerm == term, leader.settings.election_max_s,
+              f"the stalled leader to stay leader at term {term}")
     assert leader.own_stalls_discounted >= 1
-    assert leader.is_leader() and leader.raftCurrentTerm == term
     assert leader.propose(Barrier(), 5) == Ack()
 
 
