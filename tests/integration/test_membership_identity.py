@@ -4,39 +4,37 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from coordinator.core.commands import Barrier
-from coordinator.localcluster import free_ports, holds_for, wait_until
-from coordinator.replication.journal import RocksJournal
-from coordinator.replication.raft import RaftSettings
-from coordinator.replication.state import ReplicatedState
+from coordinator.localcluster import holds_for, wait_until
+from coordinator.ports import free_ports
 from coordinator.replication.syncobj_patch import CoordinatorSyncObj, make_node
-from tests.integration.inprocess import SECRET, InProcessCluster
-from tests.integration.test_replication_repair import submit_many
+from tests.integration.inprocess import (
+    COMPACTING,
+    InProcessCluster,
+    MakeInProcessCluster,
+    Partition,
+    raft_node,
+    submit_many,
+)
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[InProcessCluster]:
-    (tmp_path / "a").mkdir()
-    built = InProcessCluster(tmp_path / "a", settings=RaftSettings(compaction_min_entries=200))
-    yield built
-    built.close()
+def cluster(make_inprocess_cluster: MakeInProcessCluster) -> InProcessCluster:
+    return make_inprocess_cluster(settings=COMPACTING)
 
 
 def node_at(base: Path, address: str, node_id: str, peers: list[CoordinatorSyncObj], cluster_id: str,
             learner: bool = False, floors: list[int] | None = None) -> CoordinatorSyncObj:
-    base.mkdir(parents=True, exist_ok=True)
-    journal = RocksJournal(base / "raft", base / "snapshot.bin")
+    """A node outside `peers`' cluster at `address` that knows them; its learner floors are
+    recorded in `floors`, and the last one recorded is where it starts."""
     recorded = floors if floors is not None else []
-    return CoordinatorSyncObj(
-        self_node=make_node(address, node_id, "127.0.0.1:1"), peers=[p.identity for p in peers],
-        settings=peers[0].settings, cluster_secret=SECRET, bind_address=address, journal=journal,
-        replicated=ReplicatedState(), learner=learner, learner_floor=recorded[-1] if recorded else None,
-        on_learner_floor=recorded.append, cluster_id=cluster_id)
+    return raft_node(base, make_node(address, node_id, "127.0.0.1:1"), [p.identity for p in peers],
+                     peers[0].settings, cluster_id=cluster_id, learner=learner,
+                     learner_floor=recorded[-1] if recorded else None, on_learner_floor=recorded.append)
 
 
 def refused(node: CoordinatorSyncObj) -> int:
@@ -92,16 +90,13 @@ def test_a_learner_whose_add_entry_was_compacted_away_is_still_promoted(cluster:
         again.destroy_synchronous()
 
 
-def test_a_snapshot_carries_only_the_committed_membership(cluster: InProcessCluster, monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
+def test_a_snapshot_carries_only_the_committed_membership(cluster: InProcessCluster, partition: Partition) -> None:
     """Defect 7: a snapshot's membership was pysyncobj's view as of the last append, so a change
     a leader appended but never committed lived on in every follower that installed it."""
     from coordinator.replication import snapshots
-    from tests.integration.test_replication_repair import Partition
 
     leader = cluster.leader()
     leader.propose(Barrier(), 5)
-    partition = Partition(monkeypatch)
     partition.isolate(leader)
     stranger = make_node(f"127.0.0.1:{free_ports(1)[0]}", "dc4", "127.0.0.1:1")
     leader.run_on_tick(lambda: leader.addNodeToCluster(stranger))
