@@ -51,6 +51,30 @@ def wait_until(predicate: Callable[[], T | None], timeout_s: float, what: str, i
         time.sleep(interval_s)
 
 
+def holds_for(predicate: Callable[[], object], duration_s: float, what: str, interval_s: float = 0.05, *,
+              describe: Callable[[], str] | None = None) -> None:
+    """Polls `predicate` every `interval_s` for the whole of `duration_s` (once at the start and
+    once at or after the end at least); raises AssertionError naming `what`, how far into the
+    window it broke and the value seen (and `describe()`, the state at that moment, if given),
+    the first time it returns something falsy. An exception from the predicate propagates: a
+    check that could not be made has not held.
+
+    For "nothing happens" checks: a single look after a sleep misses a change that happened and
+    was undone within the window, and reports it later than it happened."""
+    started = time.monotonic()
+    deadline = started + duration_s
+    while True:
+        now = time.monotonic()
+        value = predicate()
+        if not value:
+            detail = f"; {describe()}" if describe is not None else ""
+            raise AssertionError(f"{what} stopped holding {now - started:.2f}s into a {duration_s:.2f}s window; "
+                                 f"saw {value!r}{detail}")
+        if now >= deadline:
+            return
+        time.sleep(min(interval_s, deadline - now))
+
+
 class ManagedProcess:
     """One child process (a coordinator node, or an engine of the demo or the chaos suite),
     started in its own session with its output appended to `log_path`, and signalled, stopped and

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from coordinator.localcluster import LocalCluster
+from tests.cluster_calls import MakeCluster
 
 # Test clusters run with the LAN preset (its numbers live in coordinator/replication/settings.py).
 TEST_TIMING = {"preset": "lan"}
@@ -22,8 +23,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture
-def make_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[Callable[..., LocalCluster]]:
+def has_failed(request: pytest.FixtureRequest) -> Callable[[], bool]:
+    """Whether the test's setup or call has failed, for a finalizer deciding to print node logs."""
+    return lambda: any(getattr(request.node, f"report_{when}", None) is not None
+                       and getattr(request.node, f"report_{when}").failed for when in ("setup", "call"))
+
+
+@pytest.fixture
+def make_cluster(has_failed: Callable[[], bool], tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[MakeCluster]:
     """Builds clusters of real node processes: `make_cluster(size=3, timing={...}).start()`."""
     clusters: list[LocalCluster] = []
 
@@ -34,9 +42,7 @@ def make_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         return cluster
 
     yield build
-    failed = any(getattr(request.node, f"report_{when}", None) is not None
-                 and getattr(request.node, f"report_{when}").failed for when in ("setup", "call"))
     for cluster in clusters:
-        if failed:
+        if has_failed():
             print(f"\n===== node logs of {cluster.base} =====\n{cluster.log_tails(40)}")
         cluster.close()

@@ -14,11 +14,10 @@ import pytest
 
 from coordinator.client import CoordinatorClient, EngineSession, NotActive, Side, StaleEpoch
 from coordinator.client.aio import AsyncCoordinatorClient, AsyncEngineSession
-from coordinator.localcluster import LocalCluster, wait_until
-from coordinator.v1 import engine_pb2
+from coordinator.localcluster import wait_until
+from tests.cluster_calls import MakeCluster, order_request
 
 pytestmark = pytest.mark.cluster
-MakeCluster = Callable[..., LocalCluster]
 
 
 class DelayKeepAlives(grpc.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
@@ -159,9 +158,7 @@ def test_after_demotion_order_calls_raise_without_touching_the_network(make_clus
     with pytest.raises(NotActive):
         session.submit_order("after", "A1", "BTC-USD", Side.BUY, "1", "100")
     with pytest.raises(StaleEpoch):  # the raw write with the old epoch is fenced by the coordinator
-        client.call("Engine", "SubmitOrder", engine_pb2.SubmitOrderRequest(
-            engine_id="eng-a", epoch=epoch, client_order_id="after", account="A1", instrument="BTC-USD",
-            side=Side.BUY, quantity="1", price="100"))
+        client.call("Engine", "SubmitOrder", order_request(epoch, "after", engine_id="eng-a"))
     session.close()
 
 

@@ -21,7 +21,7 @@ MakeRig = Callable[..., Demo]
 
 
 @pytest.fixture
-def make_rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeRig]:
+def make_rig(has_failed: Callable[[], bool], tmp_path: Path) -> Iterator[MakeRig]:
     rigs: list[Demo] = []
 
     def build(ttl_ms: int = 500) -> Demo:
@@ -31,9 +31,8 @@ def make_rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeRig
         return rig
 
     yield build
-    failed = getattr(request.node, "report_call", None) is not None and request.node.report_call.failed
     for rig in rigs:
-        if failed:
+        if has_failed():
             print(rig.cluster.log_tails(25))
             for engine in rig.engines.values():
                 print(f"----- {engine.engine_id} events -----")

@@ -1,21 +1,44 @@
 """Three Raft nodes in one process, for tests of replication mechanisms that need to look
-inside pysyncobj (counters, journals) rather than at a running service. Tests only."""
+inside pysyncobj (counters, journals) rather than at a running service, and the verbs those
+tests use on them: build a node, grant the role, submit orders, partition. Tests only."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from coordinator.localcluster import free_ports, wait_until
+import pytest
+from pysyncobj.node import TCPNode
+
+from coordinator.core.commands import Campaign, SubmitOrder
+from coordinator.core.model import Side
+from coordinator.localcluster import wait_until
+from coordinator.ports import free_ports
 from coordinator.replication.journal import RocksJournal
 from coordinator.replication.raft import RaftSettings
 from coordinator.replication.state import ReplicatedState
 from coordinator.replication.syncobj_patch import CoordinatorSyncObj, make_node
+from coordinator.replication.transport import CoordinatorTransport
 
 SECRET = "test-secret-0123456789"
 CLUSTER_ID = "c0ffee0123456789"
+COMPACTING = RaftSettings(compaction_min_entries=200)  # a few hundred orders make a snapshot
+
+
+def raft_node(directory: Path, identity: TCPNode, peers: list[TCPNode], settings: RaftSettings, *,
+              journal_factory: Callable[..., RocksJournal] = RocksJournal, cluster_id: str = CLUSTER_ID,
+              **options: Any) -> CoordinatorSyncObj:
+    """One Raft node with a fresh RocksDB journal under `directory`, listening at its identity's
+    address and sharing the test secret; `options` go to CoordinatorSyncObj (learner, ...)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    journal = journal_factory(directory / "raft", directory / "snapshot.bin")
+    return CoordinatorSyncObj(self_node=identity, peers=peers, settings=settings, cluster_secret=SECRET,
+                              bind_address=identity.address, journal=journal, replicated=ReplicatedState(),
+                              cluster_id=cluster_id, **options)
 
 
 class InProcessCluster:
@@ -24,20 +47,15 @@ class InProcessCluster:
                  cluster_id: str = CLUSTER_ID) -> None:
         ports = free_ports(2 * size)
         self.addresses = [f"127.0.0.1:{ports[i]}" for i in range(size)]
-        self.nodes: list[CoordinatorSyncObj] = []
-        self.journals: list[Any] = []
+
+        def identity(k: int) -> TCPNode:  # a fresh object for each node that knows it
+            return make_node(self.addresses[k], f"n{k}", f"127.0.0.1:{ports[size + k]}")
+
         settings = settings or RaftSettings(compaction_min_entries=100_000)
-        for i, address in enumerate(self.addresses):
-            directory = base / f"n{i}"
-            directory.mkdir()
-            journal = journal_factory(directory / "raft", directory / "snapshot.bin")
-            peers = [make_node(a, f"n{k}", f"127.0.0.1:{ports[size + k]}") for k, a in enumerate(self.addresses)
-                     if k != i]
-            self.journals.append(journal)
-            self.nodes.append(CoordinatorSyncObj(
-                self_node=make_node(address, f"n{i}", f"127.0.0.1:{ports[size + i]}"), peers=peers,
-                settings=settings, cluster_secret=SECRET, bind_address=address, journal=journal,
-                replicated=ReplicatedState(), log_guards=log_guards, cluster_id=cluster_id))
+        self.nodes = [raft_node(base / f"n{i}", identity(i), [identity(k) for k in range(size) if k != i], settings,
+                                journal_factory=journal_factory, cluster_id=cluster_id, log_guards=log_guards)
+                      for i in range(size)]
+        self.journals: list[Any] = [node.journal for node in self.nodes]
         self.base = base
         self.ports = ports
 
@@ -68,3 +86,65 @@ class InProcessCluster:
         for node in self.nodes:
             node.destroy_synchronous()
         time.sleep(0.05)
+
+
+MakeInProcessCluster = Callable[..., InProcessCluster]  # the make_inprocess_cluster fixture (conftest.py)
+
+
+def grant(leader: CoordinatorSyncObj, request_id: str, ttl_ms: int = 600_000) -> int:
+    """Campaigns for engine e1 through `leader`; returns the epoch it then holds."""
+    leader.propose(Campaign("e1", ttl_ms, request_id), 5)
+    return int(leader.replicated.read(lambda s: s.leadership().epoch))
+
+
+def order(epoch: int, cid: str) -> SubmitOrder:
+    """An order of e1 in `epoch`: the smallest valid one."""
+    return SubmitOrder("e1", epoch, cid, "A1", "BTC", Side.BUY, Decimal(1), Decimal(1))
+
+
+def submit_many(leader: CoordinatorSyncObj, count: int, prefix: str, in_flight: int = 500,
+                wait_for_all: bool = True) -> None:
+    """Grants e1 the role and proposes `count` orders through `leader` asynchronously, at most
+    `in_flight` outstanding; with `wait_for_all`, returns once every one has been answered
+    (without, once the last is proposed: for leaders whose callbacks may never come)."""
+    epoch = grant(leader, f"campaign-{prefix}")
+    slots = threading.BoundedSemaphore(in_flight)
+    for i in range(count):
+        assert slots.acquire(timeout=30)
+        leader.propose_async(order(epoch, f"{prefix}{i}"), lambda _r, _e: slots.release())
+    if wait_for_all:
+        for _ in range(in_flight):
+            assert slots.acquire(timeout=30)
+
+
+class Partition:
+    """Drops every Raft message to and from the isolated nodes until healed."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.isolated: set[str] = set()
+        self.dropped = 0
+        original_send = CoordinatorTransport.send
+        original_acks = CoordinatorTransport.send_pending_acks
+
+        def send(transport: CoordinatorTransport, node: Any, message: Any) -> bool:
+            if self._cuts(transport, node):
+                self.dropped += 1
+                return True
+            return bool(original_send(transport, node, message))
+
+        def send_pending_acks(transport: CoordinatorTransport) -> None:
+            if self.isolated:
+                transport.pending_acks = [(n, m) for n, m in transport.pending_acks if not self._cuts(transport, n)]
+            original_acks(transport)
+
+        monkeypatch.setattr(CoordinatorTransport, "send", send)
+        monkeypatch.setattr(CoordinatorTransport, "send_pending_acks", send_pending_acks)
+
+    def _cuts(self, transport: CoordinatorTransport, node: Any) -> bool:
+        return transport._syncObj.identity.address in self.isolated or getattr(node, "address", None) in self.isolated
+
+    def isolate(self, node: CoordinatorSyncObj) -> None:
+        self.isolated = {node.identity.address}
+
+    def heal(self) -> None:
+        self.isolated = set()

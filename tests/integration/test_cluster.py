@@ -5,71 +5,23 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from typing import Any
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from coordinator.client import CoordinatorClient, RetryPolicy, Side, StaleEpoch
-from coordinator.client.errors import Unavailable
-from coordinator.localcluster import LocalCluster, wait_until
-from coordinator.v1 import admin_pb2, engine_pb2, engine_pb2_grpc
+from coordinator.client import CoordinatorClient, StaleEpoch
+from coordinator.localcluster import LocalCluster, holds_for, wait_until
+from coordinator.v1 import admin_pb2, engine_pb2_grpc
+from tests.cluster_calls import MakeCluster, Writer, grant, order_request, submit
 
 pytestmark = pytest.mark.cluster
-MakeCluster = Callable[..., LocalCluster]
 
 
 def engine(cluster: LocalCluster, node_id: str) -> engine_pb2_grpc.EngineStub:
     return engine_pb2_grpc.EngineStub(cluster.channel(node_id))  # type: ignore[no-untyped-call]
-
-
-def grant(client: CoordinatorClient, engine_id: str = "e1", ttl_ms: int = 600_000) -> int:
-    response = client.call("Engine", "Campaign", engine_pb2.CampaignRequest(
-        engine_id=engine_id, ttl_ms=ttl_ms, request_id=f"{engine_id}-{time.monotonic_ns()}"))
-    assert response.granted, response
-    return int(response.epoch)
-
-
-def submit(client: CoordinatorClient, epoch: int, cid: str, engine_id: str = "e1") -> engine_pb2.SubmitOrderResponse:
-    return client.call("Engine", "SubmitOrder", engine_pb2.SubmitOrderRequest(
-        engine_id=engine_id, epoch=epoch, client_order_id=cid, account="A1", instrument="BTC-USD", side=Side.BUY,
-        quantity="1", price="100"))
-
-
-class Writer:
-    """Submits orders in a loop through the client library (which retries ambiguous outcomes
-    with the same client_order_id) and records every acknowledged one."""
-
-    def __init__(self, client: CoordinatorClient, epoch: int, prefix: str) -> None:
-        self.client = CoordinatorClient(client.addresses, retry=RetryPolicy(budget_ms=3000))
-        self.epoch, self.prefix = epoch, prefix
-        self.acked: set[str] = set()
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        for i in range(100_000):
-            if self._stop.is_set():
-                return
-            cid = f"{self.prefix}-{i}"
-            try:
-                submit(self.client, self.epoch, cid)
-                self.acked.add(cid)
-            except Unavailable as exc:
-                self.failures.append(f"{cid}: {exc}")
-
-    @contextmanager
-    def running(self) -> Iterator[Writer]:
-        self._thread.start()
-        try:
-            yield self
-        finally:
-            self._stop.set()
-            self._thread.join(30)
 
 
 def all_orders(client: CoordinatorClient) -> set[str]:
@@ -81,9 +33,7 @@ def test_orders_submitted_through_every_node_are_on_every_node(make_cluster: Mak
     epoch = grant(CoordinatorClient(cluster.addresses()))
     for node_id in cluster.nodes:
         for i in range(5):
-            response = engine(cluster, node_id).SubmitOrder(engine_pb2.SubmitOrderRequest(
-                engine_id="e1", epoch=epoch, client_order_id=f"{node_id}-{i}", account="A1", instrument="BTC-USD",
-                side=Side.BUY, quantity="1", price="100"), timeout=5)
+            response = engine(cluster, node_id).SubmitOrder(order_request(epoch, f"{node_id}-{i}"), timeout=5)
             assert not response.duplicate
     cluster.wait_converged()
     for node_id in cluster.nodes:
@@ -136,9 +86,7 @@ def test_a_follower_down_for_10k_writes_catches_up_through_a_snapshot(make_clust
     futures = []
     for i in range(10_000):  # pipelined so that 10k writes take seconds, not minutes
         assert slots.acquire(timeout=30)
-        future = stubs[0].SubmitOrder.future(engine_pb2.SubmitOrderRequest(
-            engine_id="e1", epoch=epoch, client_order_id=f"bulk-{i}", account="A1", instrument="BTC-USD",
-            side=Side.BUY, quantity="1", price="100"), timeout=30)
+        future = stubs[0].SubmitOrder.future(order_request(epoch, f"bulk-{i}"), timeout=30)
         future.add_done_callback(lambda _f: slots.release())
         futures.append(future)
     failed = [i for i, f in enumerate(futures) if f.exception() is not None]
@@ -191,9 +139,7 @@ def test_a_retried_client_order_id_yields_one_order(make_cluster: MakeCluster) -
     epoch = grant(client)
     first = submit(client, epoch, "same")
     for node_id in cluster.nodes:  # retried against every node, as a client would after a timeout
-        again = engine(cluster, node_id).SubmitOrder(engine_pb2.SubmitOrderRequest(
-            engine_id="e1", epoch=epoch, client_order_id="same", account="A1", instrument="BTC-USD", side=Side.BUY,
-            quantity="1", price="100"), timeout=5)
+        again = engine(cluster, node_id).SubmitOrder(order_request(epoch, "same"), timeout=5)
         assert again.duplicate and again.order == first.order
     assert [o.client_order_id for o in client.orders()] == ["same"]
 
@@ -226,8 +172,9 @@ def test_a_new_raft_leader_restarts_the_lease_at_its_full_ttl(make_cluster: Make
     time.sleep(1.5)  # no keep-alives: the lease would end 3.0 s after the grant
     cluster.kill(leader)
     new_leader = cluster.wait_for_leader(10, exclude=leader)
-    time.sleep(max(0.0, granted_at + 4.0 - time.monotonic()))
-    assert cluster.status(new_leader).holder_id == "e1"  # restarted at full TTL after the new leader's barrier
+    # Restarted at its full TTL after the new leader's barrier, the lease outlives the 3.0 s.
+    holds_for(lambda: cluster.status(new_leader).holder_id == "e1", max(0.0, granted_at + 4.0 - time.monotonic()),
+              "e1 to hold the lease until 4.0 s after its grant")
     wait_until(lambda: cluster.status(new_leader).holder_id == "", 10, "the restarted lease to expire")
 
 
@@ -275,14 +222,12 @@ def test_bad_input_is_invalid_argument_naming_the_field_and_never_reaches_the_lo
     epoch = grant(client)
     leader = cluster.wait_for_leader()
     before = cluster.status(leader).last_log_index
-    cases = [("quantity", dict(quantity="abc")), ("price", dict(price="-1")), ("side", dict(side=0)),
-             ("client_order_id", dict(client_order_id="")), ("account", dict(account="has space"))]
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("quantity", dict(quantity="abc")), ("price", dict(price="-1")), ("side", dict(side=0)),
+        ("client_order_id", dict(client_order_id="")), ("account", dict(account="has space"))]
     for field, override in cases:
-        request = dict(engine_id="e1", epoch=epoch, client_order_id="x", account="A1", instrument="BTC-USD",
-                       side=Side.BUY, quantity="1", price="100")
-        request.update(override)
         with pytest.raises(grpc.RpcError) as caught:
-            engine(cluster, leader).SubmitOrder(engine_pb2.SubmitOrderRequest(**request), timeout=5)
+            engine(cluster, leader).SubmitOrder(order_request(epoch, "x", **override), timeout=5)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert field in caught.value.details()
     assert cluster.status(leader).last_log_index == before

@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +13,18 @@ import pytest
 from pysyncobj.config import FAIL_REASON
 from pysyncobj.transport import TCPTransport
 
-from coordinator.core.commands import Barrier, Campaign, SubmitOrder
-from coordinator.core.model import Side
+from coordinator.core.commands import Barrier
 from coordinator.core.refusals import Reason
 from coordinator.core.results import Ack, Refused
-from coordinator.localcluster import free_ports, wait_until
+from coordinator.localcluster import holds_for, wait_until
+from coordinator.ports import free_ports
 from coordinator.replication.envelope import ENTRY_TYPE
 from coordinator.replication.journal import RocksJournal
 from coordinator.replication.raft import MembershipRefused, RaftSettings
 from coordinator.replication.syncobj_patch import CoordinatorSyncObj, make_node
-from tests.integration.inprocess import InProcessCluster
+from tests.integration.inprocess import InProcessCluster, MakeInProcessCluster, Partition, grant, submit_many
+
+SUSTAINED = 1000  # orders in flight under sustained load
 
 
 class TrackingJournal(RocksJournal):
@@ -44,21 +44,9 @@ class TrackingJournal(RocksJournal):
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[InProcessCluster]:
-    built = InProcessCluster(tmp_path, journal_factory=TrackingJournal)
-    yield built
-    built.close()
-
-
-def load(leader: CoordinatorSyncObj, count: int, in_flight: int = 1000, prefix: str = "o") -> None:
-    """Proposes `count` orders asynchronously, at most `in_flight` outstanding."""
-    leader.propose(Campaign("e1", 600_000, f"load-{prefix}"), 5)
-    epoch = leader.replicated.read(lambda s: s.leadership().epoch)
-    slots = threading.BoundedSemaphore(in_flight)
-    for i in range(count):
-        assert slots.acquire(timeout=30)
-        leader.propose_async(SubmitOrder("e1", epoch, f"{prefix}{i}", "A1", "BTC", Side.BUY, Decimal(1), Decimal(1)),
-                             lambda _r, _e: slots.release())
+def cluster(make_inprocess_cluster: MakeInProcessCluster) -> InProcessCluster:
+    """Here every journal counts its syncs."""
+    return make_inprocess_cluster(journal_factory=TrackingJournal)
 
 
 def test_acknowledgements_and_commits_only_cover_synced_entries(cluster: InProcessCluster,
@@ -79,7 +67,7 @@ def test_acknowledgements_and_commits_only_cover_synced_entries(cluster: InProce
     leader_journal = journal_of[leader.selfNode.address]
     leader.addOnTickCallback(lambda: leader.raftCommitIndex <= leader_journal.durable_index
                              or violations.append(f"commit {leader.raftCommitIndex} > durable"))
-    load(leader, 3000)
+    submit_many(leader, 3000, "o", in_flight=SUSTAINED, wait_for_all=False)
     cluster.wait_converged()
     assert violations == []
     # Group commit: far fewer fsyncs than entries.
@@ -88,21 +76,19 @@ def test_acknowledgements_and_commits_only_cover_synced_entries(cluster: InProce
 
 def test_no_acknowledged_entry_is_truncated_under_sustained_load(cluster: InProcessCluster) -> None:
     leader = cluster.leader()
-    load(leader, 8000)
+    submit_many(leader, 8000, "o", in_flight=SUSTAINED, wait_for_all=False)
     cluster.wait_converged(60)
     assert [n.acked_entries_truncated for n in cluster.nodes] == [0, 0, 0]
 
 
-def test_the_tripwire_sees_pysyncobj_truncate_acknowledged_entries_without_the_guards(tmp_path: Path) -> None:
+def test_the_tripwire_sees_pysyncobj_truncate_acknowledged_entries_without_the_guards(
+        make_inprocess_cluster: MakeInProcessCluster) -> None:
     """Control for the test above: the counter it reads does detect the defect."""
-    unguarded = InProcessCluster(tmp_path, log_guards=False)
-    try:
-        leader = unguarded.leader()
-        load(leader, 8000)
-        unguarded.wait_converged(60)
-        assert sum(n.acked_entries_truncated for n in unguarded.nodes) > 0
-    finally:
-        unguarded.close()
+    unguarded = make_inprocess_cluster(log_guards=False)
+    leader = unguarded.leader()
+    submit_many(leader, 8000, "o", in_flight=SUSTAINED, wait_for_all=False)
+    unguarded.wait_converged(60)
+    assert sum(n.acked_entries_truncated for n in unguarded.nodes) > 0
 
 
 def test_an_unreadable_entry_is_refused_on_every_node_and_the_cluster_keeps_committing(
@@ -140,22 +126,18 @@ def test_membership_changes_are_refused_while_one_is_in_flight(cluster: InProces
     assert isinstance(next(e for e in errors if e is not None), MembershipRefused)
 
 
-def test_a_commit_does_not_wait_for_the_heartbeat_timer(tmp_path: Path) -> None:
+def test_a_commit_does_not_wait_for_the_heartbeat_timer(make_inprocess_cluster: MakeInProcessCluster) -> None:
     """pysyncobj's batch mode holds each command until the next AppendEntries period; here the
     period is 0.5 s, and each of ten sequential commits must finish in well under half of it."""
     slow_heartbeat = RaftSettings(heartbeat_s=0.5, election_min_s=1.6, election_max_s=2.0, connection_timeout_s=3.0)
-    cluster = InProcessCluster(tmp_path, settings=slow_heartbeat)
-    try:
-        leader = cluster.leader(20)
+    leader = make_inprocess_cluster(settings=slow_heartbeat).leader(20)
+    leader.propose(Barrier(), 5)
+    durations = []
+    for _ in range(10):
+        started = time.monotonic()
         leader.propose(Barrier(), 5)
-        durations = []
-        for _ in range(10):
-            started = time.monotonic()
-            leader.propose(Barrier(), 5)
-            durations.append(time.monotonic() - started)
-        assert max(durations) < 0.25, durations
-    finally:
-        cluster.close()
+        durations.append(time.monotonic() - started)
+    assert max(durations) < 0.25, durations
 
 
 def test_the_raft_port_never_unpickles_bytes_from_an_unauthenticated_peer(cluster: InProcessCluster,
@@ -178,8 +160,7 @@ def test_the_raft_port_never_unpickles_bytes_from_an_unauthenticated_peer(cluste
         connection.settimeout(1)
         with contextlib.suppress(TimeoutError):
             connection.recv(10)
-    time.sleep(0.3)  # an observation window: we wait for something NOT to happen, so there is nothing to poll
-    assert not marker.exists()
+    holds_for(lambda: not marker.exists(), 0.3, "the payload to stay unpickled (no file written)")
     leader = cluster.leader()
     assert leader.propose(Barrier(), 5) == Ack()
 
@@ -206,7 +187,7 @@ def test_leadership_loss_disarms_the_lease_timer_and_a_new_leader_arms_after_its
         wait_until(lambda: leader.replicated.lease_armed(), 5, "the leader's lease timer to arm")
         followers = [n for n in cluster.nodes if n is not leader]
         assert not any(n.replicated.lease_armed() for n in followers)
-        leader.propose(Campaign("e1", 400, "r1"), 5)
+        grant(leader, "r1", ttl_ms=400)
         # No keep-alives: the leader expires the lease about one TTL later, once.
         wait_until(lambda: leader.replicated.read(lambda s: s.leadership().holder) is None, 5,
                    "the lease to expire")
@@ -218,35 +199,27 @@ def test_leadership_loss_disarms_the_lease_timer_and_a_new_leader_arms_after_its
 
 
 def test_a_node_cut_off_and_healed_does_not_depose_the_healthy_leader(cluster: InProcessCluster,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                       partition: Partition) -> None:
     """Pre-vote with leader stickiness: without it the isolated node keeps raising its term and,
     once healed, forces the majority through a needless election."""
-    from coordinator.replication.transport import CoordinatorTransport
-
     leader = cluster.leader()
     leader.propose(Barrier(), 5)
     term = leader.raftCurrentTerm
     isolated = next(n for n in cluster.nodes if n is not leader)
-    cut = threading.Event()
-    original_send = CoordinatorTransport.send
 
-    def lossy_send(transport: CoordinatorTransport, node: Any, message: Any) -> bool:
-        if cut.is_set() and (transport._syncObj is isolated or node.address == isolated.selfNode.address):
-            return True
-        return bool(original_send(transport, node, message))
-
-    monkeypatch.setattr(CoordinatorTransport, "send", lossy_send)
     def views() -> str:
         return "; ".join(f"{n.identity.node_id}: {n.status().role} term {n.raftCurrentTerm}, elections "
                          f"{n.elections_started}, pre-votes {n.prevotes_started}, stalls discounted "
                          f"{n.own_stalls_discounted}" for n in cluster.nodes)
 
-    cut.set()
-    time.sleep(3 * leader.settings.election_max_s)
-    assert isolated.raftCurrentTerm == term and isolated.prevotes_started > 0, views()
-    cut.clear()
-    time.sleep(3 * leader.settings.election_max_s)
-    assert leader.is_leader() and leader.raftCurrentTerm == term, views()
+    window_s = 3 * leader.settings.election_max_s
+    partition.isolate(isolated)
+    holds_for(lambda: isolated.raftCurrentTerm == term, window_s, f"the isolated node to stay at term {term}",
+              describe=views)
+    assert isolated.prevotes_started > 0, views()
+    partition.heal()
+    holds_for(lambda: leader.is_leader() and leader.raftCurrentTerm == term, window_s,
+              f"the healthy leader to stay leader at term {term}", describe=views)
     assert leader.propose(Barrier(), 5) == Ack()
 
 
@@ -290,9 +263,9 @@ def test_a_leader_whose_own_tick_thread_stalls_does_not_step_down_from_a_healthy
     stalled = threading.Event()
     leader.run_on_tick(lambda: (time.sleep(stall_s), stalled.set()))
     assert stalled.wait(5)
-    time.sleep(leader.settings.election_max_s)
+    holds_for(lambda: leader.is_leader() and leader.raftCurrentTerm == term, leader.settings.election_max_s,
+              f"the stalled leader to stay leader at term {term}")
     assert leader.own_stalls_discounted >= 1
-    assert leader.is_leader() and leader.raftCurrentTerm == term
     assert leader.propose(Barrier(), 5) == Ack()
 
 

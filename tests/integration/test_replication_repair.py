@@ -4,56 +4,24 @@ real RocksDB, and a partition made by dropping messages in the transport."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from coordinator.core.commands import Campaign, SubmitOrder
-from coordinator.core.model import Side
+from coordinator.core.commands import SubmitOrder
 from coordinator.localcluster import wait_until
 from coordinator.replication.envelope import decode
-from coordinator.replication.raft import RaftSettings
 from coordinator.replication.syncobj_patch import CoordinatorSyncObj
-from coordinator.replication.transport import CoordinatorTransport
-from tests.integration.inprocess import InProcessCluster
-
-
-class Partition:
-    """Drops every Raft message to and from the isolated nodes while `cut` is set."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.isolated: set[str] = set()
-        self.dropped = 0
-        original_send = CoordinatorTransport.send
-        original_acks = CoordinatorTransport.send_pending_acks
-
-        def send(transport: CoordinatorTransport, node: Any, message: Any) -> bool:
-            if self._cuts(transport, node):
-                self.dropped += 1
-                return True
-            return bool(original_send(transport, node, message))
-
-        def send_pending_acks(transport: CoordinatorTransport) -> None:
-            if self.isolated:
-                transport.pending_acks = [(n, m) for n, m in transport.pending_acks if not self._cuts(transport, n)]
-            original_acks(transport)
-
-        monkeypatch.setattr(CoordinatorTransport, "send", send)
-        monkeypatch.setattr(CoordinatorTransport, "send_pending_acks", send_pending_acks)
-
-    def _cuts(self, transport: CoordinatorTransport, node: Any) -> bool:
-        return transport._syncObj.identity.address in self.isolated or getattr(node, "address", None) in self.isolated
-
-    def isolate(self, node: CoordinatorSyncObj) -> None:
-        self.isolated = {node.identity.address}
-
-    def heal(self) -> None:
-        self.isolated = set()
+from tests.integration.inprocess import (
+    COMPACTING,
+    InProcessCluster,
+    MakeInProcessCluster,
+    Partition,
+    grant,
+    order,
+    submit_many,
+)
 
 
 class AppliedLog:
@@ -83,29 +51,12 @@ class AppliedLog:
         return ids
 
 
-def order(epoch: int, cid: str) -> SubmitOrder:
-    return SubmitOrder("e1", epoch, cid, "A1", "BTC", Side.BUY, Decimal(1), Decimal(1))
-
-
-def submit_many(leader: CoordinatorSyncObj, count: int, prefix: str, in_flight: int = 500) -> None:
-    """`count` orders through `leader`, at most `in_flight` outstanding; waits for them all."""
-    leader.propose(Campaign("e1", 600_000, f"campaign-{prefix}"), 5)
-    epoch = leader.replicated.read(lambda s: s.leadership().epoch)
-    slots = threading.BoundedSemaphore(in_flight)
-    for i in range(count):
-        assert slots.acquire(timeout=30)
-        leader.propose_async(order(epoch, f"{prefix}{i}"), lambda _r, _e: slots.release())
-    for _ in range(in_flight):
-        assert slots.acquire(timeout=30)
-
-
 def strand_writes_on_isolated_leader(cluster: InProcessCluster, partition: Partition, count: int
                                      ) -> tuple[CoordinatorSyncObj, CoordinatorSyncObj]:
     """Isolates the leader right after it appended `count` orders it cannot replicate; returns
     (the deposed leader, the new leader of the other two)."""
     old = cluster.leader()
-    old.propose(Campaign("e1", 600_000, "first"), 5)
-    epoch = old.replicated.read(lambda s: s.leadership().epoch)
+    epoch = grant(old, "first")
     last_before = old.journal.last_index
     partition.isolate(old)
     for i in range(count):
@@ -118,15 +69,8 @@ def strand_writes_on_isolated_leader(cluster: InProcessCluster, partition: Parti
 
 
 @pytest.fixture
-def partition(monkeypatch: pytest.MonkeyPatch) -> Partition:
-    return Partition(monkeypatch)
-
-
-@pytest.fixture
-def compacting_cluster(tmp_path: Path) -> Iterator[InProcessCluster]:
-    built = InProcessCluster(tmp_path, settings=RaftSettings(compaction_min_entries=200))
-    yield built
-    built.close()
+def compacting_cluster(make_inprocess_cluster: MakeInProcessCluster) -> InProcessCluster:
+    return make_inprocess_cluster(settings=COMPACTING)
 
 
 def test_a_deposed_leader_repaired_by_snapshot_never_applies_its_uncommitted_entries(
@@ -149,10 +93,8 @@ def test_a_deposed_leader_repaired_by_snapshot_never_applies_its_uncommitted_ent
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[InProcessCluster]:
-    built = InProcessCluster(tmp_path)
-    yield built
-    built.close()
+def cluster(make_inprocess_cluster: MakeInProcessCluster) -> InProcessCluster:
+    return make_inprocess_cluster()
 
 
 @pytest.mark.parametrize("stranded", [1, 3])

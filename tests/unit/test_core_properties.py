@@ -11,27 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from coordinator.core.commands import (
-    Barrier,
-    Campaign,
-    CancelOrder,
-    Command,
-    Expire,
-    Halt,
-    KeepAlive,
-    ReportFill,
-    RequestHandoff,
-    Resign,
-    Resume,
-    SetRiskLimits,
-    SubmitOrder,
-    UpdateOrder,
-)
+from coordinator.core import commands as c
 from coordinator.core.model import OrderStatus, RiskLimits, Side
-from coordinator.core.positions import fold_fills
 from coordinator.core.results import CampaignResult, FillResult, OrderResult, Refused, Result
-from coordinator.core.risk import Exposure, resolve_limits
 from coordinator.core.state import CoordinatorState
+from tests.unit.oracles import effective_limits, position_differences, position_from_fills
 
 ENGINES = ["e1", "e2", "e3"]
 ACCOUNTS = ["A1", "A2"]
@@ -43,33 +27,33 @@ prices = st.sampled_from(["99", "100", "100.5", "101"]).map(Decimal)
 epochs = st.integers(min_value=1, max_value=6)
 
 
-def commands() -> st.SearchStrategy[Command]:
+def commands() -> st.SearchStrategy[c.Command]:
     """Any command, with fields drawn from small pools so that keys collide often."""
     engine = st.sampled_from(ENGINES)
     cid = st.sampled_from(ORDER_IDS)
     return st.one_of(
-        st.builds(Campaign, engine, st.sampled_from([300, 500]), st.sampled_from(["r1", "r2", "r3"])),
-        st.builds(KeepAlive, engine, epochs),
-        st.builds(Expire, epochs, st.integers(0, 3)),
-        st.builds(Resign, engine, epochs, st.sampled_from(["", "e2"])),
-        st.builds(SubmitOrder, engine, epochs, cid, st.sampled_from(ACCOUNTS), st.sampled_from(INSTRUMENTS),
+        st.builds(c.Campaign, engine, st.sampled_from([300, 500]), st.sampled_from(["r1", "r2", "r3"])),
+        st.builds(c.KeepAlive, engine, epochs),
+        st.builds(c.Expire, epochs, st.integers(0, 3)),
+        st.builds(c.Resign, engine, epochs, st.sampled_from(["", "e2"])),
+        st.builds(c.SubmitOrder, engine, epochs, cid, st.sampled_from(ACCOUNTS), st.sampled_from(INSTRUMENTS),
                   st.sampled_from(list(Side)), quantities, prices),
-        st.builds(UpdateOrder, engine, epochs, cid,
+        st.builds(c.UpdateOrder, engine, epochs, cid,
                   st.sampled_from([OrderStatus.OPEN, OrderStatus.REJECTED, OrderStatus.CANCELED]),
                   st.sampled_from(["", "V1", "V2"]), st.just("")),
-        st.builds(CancelOrder, engine, epochs, cid),
-        st.builds(ReportFill, engine, epochs, st.sampled_from(FILL_IDS), cid, quantities, prices),
-        st.builds(SetRiskLimits, st.sampled_from(["*", "A1"]), st.sampled_from(["*", "BTC-USD"]),
+        st.builds(c.CancelOrder, engine, epochs, cid),
+        st.builds(c.ReportFill, engine, epochs, st.sampled_from(FILL_IDS), cid, quantities, prices),
+        st.builds(c.SetRiskLimits, st.sampled_from(["*", "A1"]), st.sampled_from(["*", "BTC-USD"]),
                   st.builds(RiskLimits, st.none() | st.sampled_from([Decimal(2), Decimal(5)]),
                             st.none() | st.sampled_from([Decimal(4), Decimal(8)]), st.none() | st.integers(1, 4))),
-        st.builds(Halt, st.just("drill")),
-        st.builds(Resume),
-        st.builds(RequestHandoff, engine),
-        st.builds(Barrier),
+        st.builds(c.Halt, st.just("drill")),
+        st.builds(c.Resume),
+        st.builds(c.RequestHandoff, engine),
+        st.builds(c.Barrier),
     )
 
 
-def replay(log: list[tuple[Command, int]], state: CoordinatorState | None = None) -> CoordinatorState:
+def replay(log: list[tuple[c.Command, int]], state: CoordinatorState | None = None) -> CoordinatorState:
     state = state or CoordinatorState()
     for command, at_ns in log:
         state.apply(command, at_ns)
@@ -77,19 +61,19 @@ def replay(log: list[tuple[Command, int]], state: CoordinatorState | None = None
 
 
 logs = st.lists(st.tuples(commands(), st.integers(0, 10_000_000)), max_size=60).map(
-    lambda pairs: [(c, 1_000_000_000 + sum(d for _, d in pairs[: i + 1])) for i, (c, _) in enumerate(pairs)])
+    lambda pairs: [(cmd, 1_000_000_000 + sum(d for _, d in pairs[: i + 1])) for i, (cmd, _) in enumerate(pairs)])
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
 @given(logs)
-def test_replaying_one_log_on_two_fresh_states_gives_equal_digests(log: list[tuple[Command, int]]) -> None:
+def test_replaying_one_log_on_two_fresh_states_gives_equal_digests(log: list[tuple[c.Command, int]]) -> None:
     assert replay(log).digest() == replay(log).digest()
 
 
 @SETTINGS
 @given(logs, st.data())
-def test_snapshot_plus_suffix_equals_full_replay(log: list[tuple[Command, int]], data: st.DataObject) -> None:
+def test_snapshot_plus_suffix_equals_full_replay(log: list[tuple[c.Command, int]], data: st.DataObject) -> None:
     cut = data.draw(st.integers(0, len(log)))
     prefix = replay(log[:cut])
     resumed = replay(log[cut:], CoordinatorState.restore(prefix.snapshot()))
@@ -98,19 +82,27 @@ def test_snapshot_plus_suffix_equals_full_replay(log: list[tuple[Command, int]],
 
 @SETTINGS
 @given(logs)
-def test_positions_equal_a_from_scratch_recomputation_from_fills(log: list[tuple[Command, int]]) -> None:
+def test_positions_equal_a_from_scratch_recomputation_from_fills(log: list[tuple[c.Command, int]]) -> None:
     check_positions_equal_fills(replay(log))
 
 
 def check_positions_equal_fills(state: CoordinatorState) -> None:
-    """Invariant 6: positions equal the sum (fold) of fills per (account, instrument)."""
+    """Invariant 6: positions equal the fold of fills per (account, instrument), recomputed
+    exactly by the independent oracle."""
     per_key: dict[tuple[str, str], list[tuple[Side, Decimal, Decimal]]] = defaultdict(list)
     for fill in state.fills():
         order = state.order(fill.client_order_id)
         assert order is not None
         per_key[(order.account, order.instrument)].append((order.side, fill.quantity, fill.price))
-    recomputed = [fold_fills(a, i, fills) for (a, i), fills in sorted(per_key.items())]
-    assert state.positions() == recomputed
+    positions = state.positions()
+    assert [(p.account, p.instrument) for p in positions] == sorted(per_key)
+    wrong = {}
+    for position in positions:
+        key = (position.account, position.instrument)
+        found = position_differences(position, position_from_fills(per_key[key]))
+        if found:
+            wrong[key] = found
+    assert wrong == {}
     for order in state.orders():
         filled = sum((f.quantity for f in state.fills() if f.client_order_id == order.client_order_id), Decimal(0))
         assert order.filled_quantity == filled
@@ -123,7 +115,7 @@ class CoordinatorMachine(RuleBasedStateMachine):
         super().__init__()
         self.state = CoordinatorState()
         self.now_ns = 1_000_000_000
-        self.log: list[tuple[Command, int]] = []
+        self.log: list[tuple[c.Command, int]] = []
         self.acked_orders: set[str] = set()
         self.first_acceptance: dict[str, int] = defaultdict(int)
         self.grants: dict[int, str] = {}
@@ -131,7 +123,7 @@ class CoordinatorMachine(RuleBasedStateMachine):
 
     # -- the one step every rule goes through -------------------------------------------
 
-    def step(self, command: Command, advance_ms: int = 1) -> Result:
+    def step(self, command: c.Command, advance_ms: int = 1) -> Result:
         self.now_ns += advance_ms * 1_000_000
         before_snapshot = self.state.snapshot()
         before = self.state.leadership()
@@ -141,7 +133,7 @@ class CoordinatorMachine(RuleBasedStateMachine):
         if isinstance(result, Refused):
             assert self.state.snapshot() == before_snapshot, "a refused command changed the state"
             return result
-        if isinstance(command, (SubmitOrder, UpdateOrder, CancelOrder, ReportFill)):
+        if isinstance(command, (c.SubmitOrder, c.UpdateOrder, c.CancelOrder, c.ReportFill)):
             # Invariant 3: fencing. An accepted engine write carries the current epoch of its holder.
             assert before.holder is not None
             assert (command.engine_id, command.epoch) == (before.holder.engine_id, before.epoch)
@@ -150,7 +142,7 @@ class CoordinatorMachine(RuleBasedStateMachine):
             assert result.epoch == self.last_epoch + 1 and result.epoch not in self.grants
             self.grants[result.epoch] = result.holder_id
             self.last_epoch = result.epoch
-        if isinstance(command, SubmitOrder) and isinstance(result, OrderResult):
+        if isinstance(command, c.SubmitOrder) and isinstance(result, OrderResult):
             self.acked_orders.add(command.client_order_id)
             if not result.duplicate:
                 self.first_acceptance[command.client_order_id] += 1
@@ -159,35 +151,34 @@ class CoordinatorMachine(RuleBasedStateMachine):
             self.acked_orders.add(result.order.client_order_id)
         return result
 
-    def _submit_context(self, command: Command) -> tuple[bool, Decimal, Exposure, int]:
-        if not isinstance(command, SubmitOrder):
-            return (False, Decimal(0), Exposure(Decimal(0), Decimal(0)), 0)
+    def _submit_context(self, command: c.Command) -> tuple[bool, Decimal, Decimal, Decimal, int]:
+        """Before a submit: (halted, net position, open buy quantity, open sell quantity, the
+        account's open order count), counted from the state's orders and positions."""
+        if not isinstance(command, c.SubmitOrder):
+            return (False, Decimal(0), Decimal(0), Decimal(0), 0)
         key = (command.account, command.instrument)
         position = next((p.quantity for p in self.state.positions() if (p.account, p.instrument) == key), Decimal(0))
         open_orders = self.state.orders(open_only=True)
-        exposure = Exposure(
-            sum((o.remaining_quantity for o in open_orders if (o.account, o.instrument) == key and o.side is Side.BUY),
-                Decimal(0)),
-            sum((o.remaining_quantity for o in open_orders if (o.account, o.instrument) == key and o.side is Side.SELL),
-                Decimal(0)))
+        same_book = [o for o in open_orders if (o.account, o.instrument) == key]
+        buy_open = sum((o.remaining_quantity for o in same_book if o.side is Side.BUY), Decimal(0))
+        sell_open = sum((o.remaining_quantity for o in same_book if o.side is Side.SELL), Decimal(0))
         count = sum(1 for o in open_orders if o.account == command.account)
-        return (self.state.halted, position, exposure, count)
+        return (self.state.halted, position, buy_open, sell_open, count)
 
-    def _check_risk(self, command: SubmitOrder, halted: bool, position: Decimal, exposure: Exposure,
-                    open_count: int) -> None:
+    def _check_risk(self, command: c.SubmitOrder, halted: bool, position: Decimal, buy_open: Decimal,
+                    sell_open: Decimal, open_count: int) -> None:
         """Invariant 7, recomputed from scratch: no accepted order breaks a limit or the halt."""
         assert not halted, "an order was accepted while halted"
-        table = {(s.account, s.instrument): s.limits for s in self.state.risk_limits()}
-        limits = resolve_limits(table, command.account, command.instrument)
+        limits = effective_limits(self.state.risk_limits(), command.account, command.instrument)
         if limits.order_quantity_max is not None:
             assert command.quantity <= limits.order_quantity_max
         if limits.open_orders_max is not None:
             assert open_count + 1 <= limits.open_orders_max
         if limits.position_max is not None:
             if command.side is Side.BUY:
-                assert position + exposure.buy_open + command.quantity <= limits.position_max
+                assert position + buy_open + command.quantity <= limits.position_max
             else:
-                assert -(position - exposure.sell_open - command.quantity) <= limits.position_max
+                assert -(position - sell_open - command.quantity) <= limits.position_max
 
     # -- choosing fields: mostly valid, sometimes stale ---------------------------------------
 
@@ -211,28 +202,28 @@ class CoordinatorMachine(RuleBasedStateMachine):
 
     @initialize()
     def first_grant(self) -> None:
-        self.step(Campaign("e1", 500, "r0"))
+        self.step(c.Campaign("e1", 500, "r0"))
 
     @rule(engine=st.sampled_from(ENGINES), request=st.sampled_from(["r1", "r2", "r3", "r4"]),
           ttl=st.sampled_from([300, 500]))
     def campaign(self, engine: str, request: str, ttl: int) -> None:
-        self.step(Campaign(engine, ttl, request))
+        self.step(c.Campaign(engine, ttl, request))
 
     @rule(data=st.data())
     def keep_alive(self, data: st.DataObject) -> None:
-        self.step(KeepAlive(*self.engine_epoch(data)))
+        self.step(c.KeepAlive(*self.engine_epoch(data)))
 
     @rule(data=st.data(), advance=st.integers(0, 600))
     def expire(self, data: st.DataObject, advance: int) -> None:
         holder = self.state.leadership().holder
         if holder is not None and data.draw(st.booleans()):
-            self.step(Expire(holder.epoch, holder.lease_seq), advance)  # the timer's own view
+            self.step(c.Expire(holder.epoch, holder.lease_seq), advance)  # the timer's own view
         else:
-            self.step(Expire(data.draw(epochs), data.draw(st.integers(0, 3))), advance)  # a raced expiry
+            self.step(c.Expire(data.draw(epochs), data.draw(st.integers(0, 3))), advance)  # a raced expiry
 
     @rule(data=st.data(), successor=st.sampled_from(["", "e3"]))
     def resign(self, data: st.DataObject, successor: str) -> None:
-        self.step(Resign(*self.engine_epoch(data), successor))
+        self.step(c.Resign(*self.engine_epoch(data), successor))
 
     @rule(data=st.data(), cid=st.sampled_from(ORDER_IDS), account=st.sampled_from(ACCOUNTS),
           instrument=st.sampled_from(INSTRUMENTS), side=st.sampled_from(list(Side)), quantity=quantities,
@@ -240,7 +231,7 @@ class CoordinatorMachine(RuleBasedStateMachine):
     def submit(self, data: st.DataObject, cid: str, account: str, instrument: str, side: Side,
                quantity: Decimal, price: Decimal) -> None:
         engine, epoch = self.engine_epoch(data)
-        self.step(SubmitOrder(engine, epoch, cid, account, instrument, side, quantity, price))
+        self.step(c.SubmitOrder(engine, epoch, cid, account, instrument, side, quantity, price))
 
     @precondition(lambda self: self.log)
     @rule(data=st.data())
@@ -250,11 +241,11 @@ class CoordinatorMachine(RuleBasedStateMachine):
     @rule(data=st.data(), status=st.sampled_from([OrderStatus.OPEN, OrderStatus.REJECTED, OrderStatus.CANCELED]),
           venue=st.sampled_from(["", "V1", "V2"]))
     def update(self, data: st.DataObject, status: OrderStatus, venue: str) -> None:
-        self.step(UpdateOrder(*self.engine_epoch(data), self.order_id(data), status, venue, ""))
+        self.step(c.UpdateOrder(*self.engine_epoch(data), self.order_id(data), status, venue, ""))
 
     @rule(data=st.data())
     def cancel(self, data: st.DataObject) -> None:
-        self.step(CancelOrder(*self.engine_epoch(data), self.order_id(data)))
+        self.step(c.CancelOrder(*self.engine_epoch(data), self.order_id(data)))
 
     @rule(data=st.data(), fill_id=st.sampled_from(FILL_IDS), quantity=quantities, price=prices,
           whole_remainder=st.booleans())
@@ -264,7 +255,7 @@ class CoordinatorMachine(RuleBasedStateMachine):
         order = self.state.order(cid)
         if whole_remainder and order is not None and order.remaining_quantity > 0:
             quantity = order.remaining_quantity
-        self.step(ReportFill(*self.engine_epoch(data), fill_id, cid, quantity, price))
+        self.step(c.ReportFill(*self.engine_epoch(data), fill_id, cid, quantity, price))
 
     @rule(account=st.sampled_from(["*", "A1"]), instrument=st.sampled_from(["*", "BTC-USD"]),
           quantity_max=st.none() | st.sampled_from([Decimal(2), Decimal(5)]),
@@ -272,11 +263,11 @@ class CoordinatorMachine(RuleBasedStateMachine):
           open_max=st.none() | st.integers(1, 4))
     def set_limits(self, account: str, instrument: str, quantity_max: Decimal | None,
                    position_max: Decimal | None, open_max: int | None) -> None:
-        self.step(SetRiskLimits(account, instrument, RiskLimits(quantity_max, position_max, open_max)))
+        self.step(c.SetRiskLimits(account, instrument, RiskLimits(quantity_max, position_max, open_max)))
 
     @rule(halt=st.booleans())
     def halt_or_resume(self, halt: bool) -> None:
-        self.step(Halt("drill") if halt else Resume())
+        self.step(c.Halt("drill") if halt else c.Resume())
 
     # -- invariants -----------------------------------------------------------------------------
 

@@ -8,13 +8,13 @@ from typing import NoReturn
 
 import pytest
 
-from coordinator.core.commands import Campaign
 from coordinator.core.refusals import Reason
 from coordinator.core.results import CampaignResult, Refused
 from coordinator.core.state import CoordinatorState
 from coordinator.replication import fatal
 from coordinator.replication.envelope import encode
 from coordinator.replication.state import ReplicatedState
+from tests.unit.builders import campaign
 
 
 class NodeStopped(Exception):
@@ -48,14 +48,14 @@ def test_a_bug_in_the_core_stops_the_node_with_a_clear_message(stops: list[str],
 
     monkeypatch.setattr(CoordinatorState, "apply", broken)
     with pytest.raises(NodeStopped):
-        ReplicatedState().apply(encode(Campaign("e1", 500, "r1"), 1), 42)
+        ReplicatedState().apply(encode(campaign(), 1), 42)
     assert stops == ["state machine invariant broken at log entry 42: AssertionError('open exposure went negative')"]
 
 
 def test_applied_grants_feed_the_lease_timer_and_wake_observers() -> None:
     state = ReplicatedState()
     seen = state.wait_leadership_change(-1, 0)[0]
-    result = state.apply(encode(Campaign("e1", 500, "r1"), 1), 2)
+    result = state.apply(encode(campaign(), 1), 2)
     assert isinstance(result, CampaignResult) and result.granted
     version, leadership, applied = state.wait_leadership_change(seen, 0)
     assert version == seen + 1 and leadership.holder is not None and applied == 2
@@ -73,6 +73,6 @@ def test_an_observer_that_raises_after_an_apply_neither_raises_into_pysyncobj_no
         raise RuntimeError("a metrics bug")
 
     state.on_applied = broken_metrics
-    result = state.apply(encode(Campaign("e1", 500, "r1"), 1), 1)
+    result = state.apply(encode(campaign(), 1), 1)
     assert isinstance(result, CampaignResult) and result.epoch == 1
     assert state.applied_index == 1
