@@ -40,27 +40,40 @@ def submit(client: CoordinatorClient, epoch: int, cid: str, engine_id: str = "e1
 
 
 class Writer:
-    """Submits orders in a loop through the client library (which retries ambiguous outcomes
-    with the same client_order_id) and records every acknowledged one."""
+    """Submits orders in a loop and records every acknowledged one, the failures, and the
+    longest stretch without an acknowledged write. By default it sends raw SubmitOrder calls at
+    `epoch` through the client library (which retries ambiguous outcomes with the same
+    client_order_id); `submit_one(client_order_id)` replaces that (say, a session's call)."""
 
-    def __init__(self, client: CoordinatorClient, epoch: int, prefix: str) -> None:
+    def __init__(self, client: CoordinatorClient, epoch: int, prefix: str,
+                 submit_one: Callable[[str], Any] | None = None) -> None:
         self.client = CoordinatorClient(client.addresses, retry=RetryPolicy(budget_ms=3000))
         self.epoch, self.prefix = epoch, prefix
+        self.submit_one = submit_one or (lambda cid: submit(self.client, self.epoch, cid))
         self.acked: set[str] = set()
         self.failures: list[str] = []
+        self.longest_gap_s = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    @property
+    def committed(self) -> int:
+        return len(self.acked)
+
     def _run(self) -> None:
-        for i in range(100_000):
+        last = time.monotonic()
+        for i in range(1_000_000):
             if self._stop.is_set():
                 return
             cid = f"{self.prefix}-{i}"
             try:
-                submit(self.client, self.epoch, cid)
-                self.acked.add(cid)
+                self.submit_one(cid)
             except Unavailable as exc:
                 self.failures.append(f"{cid}: {exc}")
+                continue
+            self.acked.add(cid)
+            now = time.monotonic()
+            self.longest_gap_s, last = max(self.longest_gap_s, now - last), now
 
     @contextmanager
     def running(self) -> Iterator[Writer]:
@@ -70,3 +83,4 @@ class Writer:
         finally:
             self._stop.set()
             self._thread.join(30)
+            self.client.close()

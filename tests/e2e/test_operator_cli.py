@@ -6,10 +6,8 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,13 +22,12 @@ from coordinator.client import (
     RetryPolicy,
     Side,
     StaleEpoch,
-    Unavailable,
 )
 from coordinator.localcluster import LocalCluster, LocalNode, free_ports, wait_until
 from coordinator.v1 import admin_pb2
+from tests.cluster_calls import MakeCluster, Writer, submit
 
 pytestmark = pytest.mark.cluster
-MakeCluster = Callable[..., LocalCluster]
 
 
 def cli(cluster: LocalCluster | None, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
@@ -46,44 +43,17 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout
 
 
-class SteadyWriter:
-    """Submits orders back to back and records the longest stretch without a committed write."""
-
-    def __init__(self, cluster: LocalCluster) -> None:
-        self.client = CoordinatorClient(cluster.addresses(), retry=RetryPolicy(budget_ms=20_000))
-        self.session = EngineSession(self.client, "writer", ttl_ms=5000).start()
-        assert self.session.wait_active(15)
-        self.longest_gap_s = 0.0
-        self.committed = 0
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        last = time.monotonic()
-        for i in range(1_000_000):
-            if self._stop.is_set():
-                return
-            try:
-                self.session.submit_order(f"w-{i}", "A1", "BTC-USD", Side.BUY, "1", "100")
-            except Unavailable as exc:
-                self.errors.append(str(exc))
-                continue
-            now = time.monotonic()
-            self.longest_gap_s = max(self.longest_gap_s, now - last)
-            last = now
-            self.committed += 1
-
-    @contextmanager
-    def running(self) -> Iterator[SteadyWriter]:
-        self._thread.start()
-        try:
-            wait_until(lambda: self.committed > 50, 20, "the writer to commit")
-            yield self
-        finally:
-            self._stop.set()
-            self._thread.join(30)
-            self.session.close()
+@contextmanager
+def steady_writer(cluster: LocalCluster) -> Iterator[Writer]:
+    """An engine session that submits orders back to back, already committing."""
+    client = CoordinatorClient(cluster.addresses(), retry=RetryPolicy(budget_ms=20_000))
+    with EngineSession(client, "writer", ttl_ms=5000) as session:
+        assert session.wait_active(15) and session.epoch is not None
+        writer = Writer(client, session.epoch, "w", submit_one=lambda cid: session.submit_order(
+            cid, "A1", "BTC-USD", Side.BUY, "1", "100"))
+        with writer.running():
+            wait_until(lambda: writer.committed > 50, 20, "the writer to commit")
+            yield writer
 
 
 def start_learner(cluster: LocalCluster) -> LocalNode:
@@ -100,7 +70,7 @@ def test_a_fourth_node_joins_and_leaves_under_write_load_without_a_write_stall(m
     promoted and is removed. (How long the longest pause was is printed, not asserted: speed is
     for `coordinator bench`; a CPU hiccup on a shared machine is not a stall.)"""
     cluster = make_cluster().start()
-    with SteadyWriter(cluster).running() as writer:
+    with steady_writer(cluster) as writer:
         learner = start_learner(cluster)
         before = writer.committed
         added = ok(cli(cluster, "members", "add", learner.node_id, "--raft", learner.raft_address,
@@ -119,7 +89,7 @@ def test_a_fourth_node_joins_and_leaves_under_write_load_without_a_write_stall(m
         before = writer.committed
         wait_until(lambda: writer.committed > before + 50, 20, "writes after the removal")
     cluster.stop_node(learner.node_id)
-    assert writer.errors == []
+    assert writer.failures == []
     print(f"longest pause between committed writes: {writer.longest_gap_s * 1000:.0f} ms")
 
 
@@ -285,12 +255,8 @@ def test_audit_export_lists_every_state_change_with_its_outcome(make_cluster: Ma
         epoch = session.epoch
         assert epoch is not None
         session.submit_order("o1", "A1", "BTC-USD", Side.BUY, "1", "100")
-    from coordinator.v1 import engine_pb2
-
     with pytest.raises(StaleEpoch):  # eng-a resigned when its session closed
-        client.call("Engine", "SubmitOrder", engine_pb2.SubmitOrderRequest(
-            engine_id="eng-a", epoch=epoch, client_order_id="late", account="A1", instrument="BTC-USD",
-            side=Side.BUY, quantity="1", price="100"))
+        submit(client, epoch, "late", engine_id="eng-a")
     out = tmp_path / "audit.jsonl"
     ok(cli(cluster, "audit", "export", "--output", str(out)))
     entries = [json.loads(line) for line in out.read_text().splitlines()]
