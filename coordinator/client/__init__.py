@@ -13,33 +13,14 @@
 An asyncio flavour with the same behaviour is in coordinator.client.aio.
 """
 
-from coordinator.client.errors import (
-    CoordinatorError,
-    Halted,
-    IdempotencyConflict,
-    IllegalTransition,
-    InvalidCommand,
-    MembershipRefused,
-    NoQuorum,
-    NotActive,
-    NotHolder,
-    OutcomeUnknown,
-    Overfill,
-    Overloaded,
-    Refused,
-    RiskLimit,
-    StaleEpoch,
-    Unavailable,
-    UnknownOrder,
-)
+from coordinator.client import errors as _errors
+from coordinator.client.errors import *  # noqa: F403 (every exception: errors.__all__)
 from coordinator.client.policy import RetryPolicy
 from coordinator.client.sync import CoordinatorClient, EngineSession
 from coordinator.client.values import Grant, LeadershipEvent
 from coordinator.core.model import Order, OrderStatus, Position, Side
 
 __all__ = [
-    "CoordinatorClient", "CoordinatorError", "EngineSession", "Grant", "Halted", "IdempotencyConflict",
-    "IllegalTransition", "InvalidCommand", "LeadershipEvent", "MembershipRefused", "NoQuorum", "NotActive",
-    "NotHolder", "Order", "OrderStatus", "OutcomeUnknown", "Overfill", "Overloaded", "Position", "Refused",
-    "RetryPolicy", "RiskLimit", "Side", "StaleEpoch", "Unavailable", "UnknownOrder",
+    *_errors.__all__, "CoordinatorClient", "EngineSession", "Grant", "LeadershipEvent", "Order", "OrderStatus",
+    "Position", "RetryPolicy", "Side",
 ]

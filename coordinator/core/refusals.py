@@ -6,10 +6,11 @@ leaves the state byte-identical.
 
 This module is the one vocabulary of reasons: `Reason` (the core refused) and `Operating` (the
 command was not, or not knowably, applied: replication and the server say so). Their values are
-the public `ErrorInfo.reason` strings; `coordinator.wire.status` maps each to its gRPC status and
-the client library has one exception per value, of the same CamelCase name (STALE_EPOCH <->
-StaleEpoch). tests/unit/test_reasons.py holds the three in step. Each command in `commands.py`
-lists the refusals it can return.
+the public `ErrorInfo.reason` strings; `coordinator.wire.status` maps each to its gRPC status.
+Each reason has one exception class here, of the same CamelCase name (STALE_EPOCH <->
+StaleEpoch): the core raises the refusals, and the client library raises the very same classes
+when a node answers with that reason. tests/unit/test_reasons.py holds it all in step. Each
+command in `commands.py` lists the refusals it can return.
 """
 
 from __future__ import annotations
@@ -54,15 +55,35 @@ def camel_name(reason: str) -> str:
     return "".join(word.capitalize() for word in reason.split("_"))
 
 
-class Refusal(Exception):
-    """Base of every core refusal. `field` names the offending field when there is one."""
+class CoordinatorError(Exception):
+    """Base of every error the coordinator reports to an engine or an operator."""
 
-    reason: Reason = Reason.INVALID_COMMAND
 
-    def __init__(self, message: str, field: str = "") -> None:
+class Refusal(CoordinatorError):
+    """The coordinator refused a command; it did not change the state. `reason` is the
+    ErrorInfo reason, `field` names the offending field when there is one. The core raises
+    these inside `apply`; the client library raises the same classes when a node answers so."""
+
+    reason: str = Reason.INVALID_COMMAND
+
+    def __init__(self, message: str, field: str = "", reason: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        if reason:
+            self.reason = reason
+
+
+class Unavailable(CoordinatorError):
+    """No confirmed answer within the retry budget (no quorum, no leader, timeouts).
+    `maybe_applied` tells whether any attempt could have been applied."""
+
+    reason: str = ""
+
+    def __init__(self, message: str, maybe_applied: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.maybe_applied = maybe_applied
 
 
 class StaleEpoch(Refusal):
@@ -99,3 +120,33 @@ class IllegalTransition(Refusal):
 
 class Overfill(Refusal):
     reason = Reason.OVERFILL
+
+
+class MembershipRefused(Refusal):
+    reason = Operating.MEMBERSHIP_REFUSED
+
+
+class NoQuorum(Unavailable):
+    reason = Operating.NO_QUORUM
+
+
+class Overloaded(Unavailable):
+    reason = Operating.OVERLOADED
+
+
+class OutcomeUnknown(Unavailable):
+    reason = Operating.OUTCOME_UNKNOWN
+
+
+def _by_reason() -> dict[str, type[Refusal] | type[Unavailable]]:
+    """Every reason's exception class, found by its CamelCase name; fails at import when one
+    is missing or misnamed, so no reason can be added to the vocabulary without one."""
+    table: dict[str, type[Refusal] | type[Unavailable]] = {}
+    for reason in (*Reason, *Operating):
+        cls = globals()[camel_name(reason)]
+        assert cls.reason == reason, f"{cls.__name__}.reason is {cls.reason!r}, not {reason!r}"
+        table[reason] = cls
+    return table
+
+
+EXCEPTION_OF_REASON = _by_reason()

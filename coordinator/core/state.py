@@ -68,6 +68,7 @@ from coordinator.core.refusals import (
     InvalidCommand,
     NotHolder,
     Overfill,
+    Reason,
     Refusal,
     StaleEpoch,
     UnknownOrder,
@@ -137,7 +138,7 @@ class CoordinatorState:
             validate_command(command)
             return handler(self, command, now_ns)
         except Refusal as refusal:
-            return Refused(refusal.reason, refusal.message, refusal.field)
+            return Refused(Reason(refusal.reason), refusal.message, refusal.field)
 
     # ------------------------------------------------------------ leadership
 
