@@ -16,11 +16,17 @@ from chaos.runner import SCENARIOS, run_all, run_one
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run a scenario against a fresh local cluster behind Toxiproxy")
-    run.add_argument("--scenario", default="mixed", help=f"mixed, all, or one of: {', '.join(SCENARIOS)}")
+    run = commands.add_parser(
+        "run", help="run a scenario against a fresh local cluster behind Toxiproxy"
+    )
+    run.add_argument(
+        "--scenario", default="mixed", help=f"mixed, all, or one of: {', '.join(SCENARIOS)}"
+    )
     run.add_argument("--seed", type=int, default=None, help="replay a run (default: a random seed)")
     run.add_argument("--duration", type=float, default=10.0, help="seconds of faults per run")
-    run.add_argument("--out", type=Path, default=Path("chaos-reports"), help="where run directories go")
+    run.add_argument(
+        "--out", type=Path, default=Path("chaos-reports"), help="where run directories go"
+    )
     run.add_argument("--json", dest="json_out", type=Path, help="also write the reports here")
     commands.add_parser("scenarios", help="list the fault kinds")
     args = parser.parse_args(argv)
@@ -34,9 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         reports = [run_one(args.scenario, seed, args.duration, args.out)]
     if args.json_out is not None:
-        args.json_out.write_text(json.dumps([r.__dict__ for r in reports], indent=2, default=str) + "\n")
+        args.json_out.write_text(
+            json.dumps([r.__dict__ for r in reports], indent=2, default=str) + "\n"
+        )
     failed = [f"{r.scenario}/{r.seed}" for r in reports if not r.passed]
-    print(f"\n{len(reports) - len(failed)} of {len(reports)} runs passed" + (f"; failed: {failed}" if failed else ""))
+    print(
+        f"\n{len(reports) - len(failed)} of {len(reports)} runs passed"
+        + (f"; failed: {failed}" if failed else "")
+    )
     return 0 if not failed else 1
 
 

@@ -44,10 +44,20 @@ from chaos.history import OK, Event, completions
 CONTEXT = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
 ENGINE_WRITES = {"SubmitOrder", "UpdateOrder", "CancelOrder", "ReportFill", "KeepAlive", "Resign"}
 TERMINAL = {"FILLED", "CANCELED", "REJECTED"}
-INVARIANTS = ("no_duplicate_orders", "no_lost_acknowledged_writes", "fencing", "one_holder_per_epoch",
-              "convergence", "applied_prefix", "positions_equal_fills", "risk", "liveness")
+INVARIANTS = (
+    "no_duplicate_orders",
+    "no_lost_acknowledged_writes",
+    "fencing",
+    "one_holder_per_epoch",
+    "convergence",
+    "applied_prefix",
+    "positions_equal_fills",
+    "risk",
+    "liveness",
+)
 LIVENESS_STEPS = ("leader_elected", "engine_granted", "writes_committed", "converged")
-TraceRow = tuple[str, int, int]   # ("R", pid, 0), ("S", index, term), ("A", index, term); ("?", line, 0) unreadable
+# ("R", pid, 0), ("S", index, term), ("A", index, term); ("?", line, 0) unreadable
+TraceRow = tuple[str, int, int]
 
 
 @dataclass
@@ -57,9 +67,10 @@ class NodeFinal:
     node_id: str
     applied_index: int
     digest: str
-    orders: list[dict[str, Any]]       # every order (coordinator/wire/rows.py: order_row)
+    orders: list[dict[str, Any]]  # every order (coordinator/wire/rows.py: order_row)
     positions: list[dict[str, Any]]
-    log: list[dict[str, Any]]          # audit entries (rows.py: audit_row): index, command, outcome, epoch, ...
+    # audit entries (rows.py: audit_row): index, command, outcome, epoch, ...
+    log: list[dict[str, Any]]
 
 
 @dataclass
@@ -102,8 +113,13 @@ class LogModel:
         self.limits: dict[tuple[str, str], dict[str, Any]] = {}
 
     def feed(self, entry: dict[str, Any]) -> None:
-        command, outcome, f = entry["command"], entry.get("outcome") or "", entry.get("fields") or {}
-        at = f"log index {entry['index']} ({command} {f.get('client_order_id') or f.get('fill_id') or ''})"
+        command, outcome, f = (
+            entry["command"],
+            entry.get("outcome") or "",
+            entry.get("fields") or {},
+        )
+        subject = f.get("client_order_id") or f.get("fill_id") or ""
+        at = f"log index {entry['index']} ({command} {subject})"
         if command in ENGINE_WRITES:
             self._check_fence(entry, outcome, at)
         handler = getattr(self, f"_{command}", None)
@@ -112,15 +128,23 @@ class LogModel:
 
     def _check_fence(self, entry: dict[str, Any], outcome: str, at: str) -> None:
         fencing = self.v["fencing"]
-        current = entry["epoch"] == self.epoch and self.holder == entry["engine_id"] and self.holder is not None
+        current = (
+            entry["epoch"] == self.epoch
+            and self.holder == entry["engine_id"]
+            and self.holder is not None
+        )
         if outcome in ("ACCEPTED", "DUPLICATE"):
             fencing.checked += 1
             if not current:
-                fencing.fail(f"{at}: accepted from {entry['engine_id']} at epoch {entry['epoch']} while the "
-                             f"current epoch was {self.epoch} held by {self.holder}")
+                fencing.fail(
+                    f"{at}: accepted from {entry['engine_id']} at epoch {entry['epoch']} while the "
+                    f"current epoch was {self.epoch} held by {self.holder}"
+                )
         elif outcome in ("STALE_EPOCH", "NOT_HOLDER") and current and entry["command"] != "Resign":
-            fencing.fail(f"{at}: refused as {outcome} although epoch {entry['epoch']} of {entry['engine_id']} "
-                         "was current")
+            fencing.fail(
+                f"{at}: refused as {outcome} although epoch {entry['epoch']} of "
+                f"{entry['engine_id']} was current"
+            )
 
     # ------------------------------------------------------------------ leadership
 
@@ -140,8 +164,10 @@ class LogModel:
 
     def _Expire(self, f: dict[str, Any], outcome: str, at: str) -> None:
         if f["epoch"] != self.epoch or self.holder is None:
-            self.v["one_holder_per_epoch"].fail(f"{at}: expired epoch {f['epoch']} but epoch {self.epoch} "
-                                                f"is {'held by ' + self.holder if self.holder else 'free'}")
+            self.v["one_holder_per_epoch"].fail(
+                f"{at}: expired epoch {f['epoch']} but epoch {self.epoch} is "
+                f"{'held by ' + self.holder if self.holder else 'free'}"
+            )
         self.holder = None
 
     def _Resign(self, f: dict[str, Any], outcome: str, at: str) -> None:
@@ -155,7 +181,9 @@ class LogModel:
         cid = f["client_order_id"]
         if outcome == "DUPLICATE":
             if cid not in self.orders:
-                self.v["no_duplicate_orders"].fail(f"{at}: answered as a duplicate of an order never accepted")
+                self.v["no_duplicate_orders"].fail(
+                    f"{at}: answered as a duplicate of an order never accepted"
+                )
             return
         self.v["no_duplicate_orders"].checked += 1
         if cid in self.orders:
@@ -171,22 +199,43 @@ class LogModel:
         if self.halted:
             risk.fail(f"{at}: order {cid} accepted while halted")
         limits = self._limits(order.account, order.instrument)
-        if limits.get("order_quantity_max") and order.quantity > Decimal(limits["order_quantity_max"]):
-            risk.fail(f"{at}: quantity {order.quantity} above order_quantity_max {limits['order_quantity_max']}")
-        open_in_account = sum(1 for o in self.orders.values()
-                              if o.account == order.account and o.status not in TERMINAL)
+        if limits.get("order_quantity_max") and order.quantity > Decimal(
+            limits["order_quantity_max"]
+        ):
+            risk.fail(
+                f"{at}: quantity {order.quantity} above order_quantity_max "
+                f"{limits['order_quantity_max']}"
+            )
+        open_in_account = sum(
+            1
+            for o in self.orders.values()
+            if o.account == order.account and o.status not in TERMINAL
+        )
         if limits.get("open_orders_max") and open_in_account + 1 > limits["open_orders_max"]:
-            risk.fail(f"{at}: {open_in_account + 1} open orders in {order.account}, above {limits['open_orders_max']}")
+            risk.fail(
+                f"{at}: {open_in_account + 1} open orders in {order.account}, above "
+                f"{limits['open_orders_max']}"
+            )
         if limits.get("position_max"):
             key = (order.account, order.instrument)
             position = self.positions.get(key, (Decimal(0), Decimal(0), Decimal(0)))[0]
-            same = [o for o in self.orders.values() if (o.account, o.instrument) == key and o.status not in TERMINAL
-                    and o.side == order.side]
+            same = [
+                o
+                for o in self.orders.values()
+                if (o.account, o.instrument) == key
+                and o.status not in TERMINAL
+                and o.side == order.side
+            ]
             open_quantity = sum((o.quantity - o.filled for o in same), Decimal(0))
-            worst = (position + open_quantity + order.quantity if order.side == "BUY"
-                     else -(position - open_quantity - order.quantity))
+            worst = (
+                position + open_quantity + order.quantity
+                if order.side == "BUY"
+                else -(position - open_quantity - order.quantity)
+            )
             if worst > Decimal(limits["position_max"]):
-                risk.fail(f"{at}: worst-case position {worst} above position_max {limits['position_max']}")
+                risk.fail(
+                    f"{at}: worst-case position {worst} above position_max {limits['position_max']}"
+                )
 
     def _limits(self, account: str, instrument: str) -> dict[str, Any]:
         merged: dict[str, Any] = {}
@@ -215,17 +264,27 @@ class LogModel:
             return
         order = self.orders.get(f["client_order_id"])
         quantity, price = Decimal(f["quantity"]), Decimal(f["price"])
-        if (order is None or f["fill_id"] in self.fills or order.status in TERMINAL
-                or quantity > order.quantity - order.filled):
-            self.v["positions_equal_fills"].fail(f"{at}: fill {f['fill_id']} accepted on a missing, terminal or "
-                                                 "overfilled order, or twice")
+        if (
+            order is None
+            or f["fill_id"] in self.fills
+            or order.status in TERMINAL
+            or quantity > order.quantity - order.filled
+        ):
+            self.v["positions_equal_fills"].fail(
+                f"{at}: fill {f['fill_id']} accepted on a missing, terminal or overfilled order, "
+                "or twice"
+            )
             return
         self.fills[f["fill_id"]] = (f["client_order_id"], quantity, price)
         order.filled += quantity
         order.status = "FILLED" if order.filled == order.quantity else "PARTIALLY_FILLED"
         key = (order.account, order.instrument)
-        self.positions[key] = fold(self.positions.get(key, (Decimal(0), Decimal(0), Decimal(0))), order.side,
-                                   quantity, price)
+        self.positions[key] = fold(
+            self.positions.get(key, (Decimal(0), Decimal(0), Decimal(0))),
+            order.side,
+            quantity,
+            price,
+        )
 
     def _SetRiskLimits(self, f: dict[str, Any], outcome: str, at: str) -> None:
         limits = f["limits"]
@@ -239,8 +298,9 @@ class LogModel:
         self.halted = False
 
 
-def fold(position: tuple[Decimal, Decimal, Decimal], side: str, quantity: Decimal,
-         price: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+def fold(
+    position: tuple[Decimal, Decimal, Decimal], side: str, quantity: Decimal, price: Decimal
+) -> tuple[Decimal, Decimal, Decimal]:
     """(quantity, average price, realized PnL) after a fill, written independently of the core."""
     held, average, pnl = position
     signed = quantity if side == "BUY" else -quantity
@@ -258,7 +318,9 @@ def complete_log(finals: dict[str, NodeFinal]) -> tuple[str, list[dict[str, Any]
     """The committed log to judge against: the longest node log that starts at the beginning with
     no gap and every outcome known, unless one pieced together from every node (`stitched_log`)
     is longer (a node's complete log can be a prefix that ends before the others' do)."""
-    candidates = [(len(final.log), node_id) for node_id, final in finals.items() if _is_complete(final.log)]
+    candidates = [
+        (len(final.log), node_id) for node_id, final in finals.items() if _is_complete(final.log)
+    ]
     stitched = stitched_log(finals)
     if candidates:
         length, node_id = max(candidates)
@@ -281,8 +343,15 @@ def stitched_log(finals: dict[str, NodeFinal]) -> tuple[str, list[dict[str, Any]
             if entry["index"] > final.applied_index:
                 continue  # not applied there: not known to be committed
             known = by_index.get(entry["index"])
-            if known is None or entry["term"] > known["term"] or (
-                    entry["term"] == known["term"] and not known.get("outcome") and entry.get("outcome")):
+            if (
+                known is None
+                or entry["term"] > known["term"]
+                or (
+                    entry["term"] == known["term"]
+                    and not known.get("outcome")
+                    and entry.get("outcome")
+                )
+            ):
                 by_index[entry["index"]] = entry
     log = [by_index[index] for index in sorted(by_index)]
     if not _is_complete(log):
@@ -292,11 +361,15 @@ def stitched_log(finals: dict[str, NodeFinal]) -> tuple[str, list[dict[str, Any]
 
 def _is_complete(log: list[dict[str, Any]]) -> bool:
     indexes = [e["index"] for e in log]
-    return bool(log) and indexes[0] <= 2 and indexes == list(range(indexes[0], indexes[0] + len(indexes))) and all(
-        e.get("outcome") or e["command"] in ("raft_noop", "membership") for e in log)
+    return (
+        bool(log)
+        and indexes[0] <= 2
+        and indexes == list(range(indexes[0], indexes[0] + len(indexes)))
+        and all(e.get("outcome") or e["command"] in ("raft_noop", "membership") for e in log)
+    )
 
 
-TORN_THEN_RESTARTED = re.compile(r"^[AS]( \d*)?( \d*)?(R \d+)$")   # "A 12" cut short, then "R 4242"
+TORN_THEN_RESTARTED = re.compile(r"^[AS]( \d*)?( \d*)?(R \d+)$")  # "A 12" cut short, then "R 4242"
 
 
 def parse_trace(text: str) -> list[TraceRow]:
@@ -311,22 +384,34 @@ def parse_trace(text: str) -> list[TraceRow]:
         parts = torn.group(3).split() if torn else line.split()
         if len(parts) == 2 and parts[0] == "R" and parts[1].isdigit():
             rows.append(("R", int(parts[1]), 0))
-        elif len(parts) == 3 and parts[0] in ("A", "S") and parts[1].isdigit() and parts[2].isdigit():
+        elif (
+            len(parts) == 3 and parts[0] in ("A", "S") and parts[1].isdigit() and parts[2].isdigit()
+        ):
             rows.append((parts[0], int(parts[1]), int(parts[2])))
         else:
             rows.append(("?", number, 0))
     return rows
 
 
-def check(history: list[Event], finals: dict[str, NodeFinal], liveness: dict[str, Any],
-          traces: dict[str, list[TraceRow]] | None = None) -> dict[str, Verdict]:
+def check(
+    history: list[Event],
+    finals: dict[str, NodeFinal],
+    liveness: dict[str, Any],
+    traces: dict[str, list[TraceRow]] | None = None,
+) -> dict[str, Verdict]:
     """Every invariant's verdict for one run. `traces` maps node ids to their apply traces (a
     node whose file is missing maps to no rows); None means the run was not traced."""
     v = {name: Verdict(name, True) for name in INVARIANTS}
     source = complete_log(finals)
     model = LogModel(v)
     if source is None:
-        for name in ("fencing", "one_holder_per_epoch", "risk", "positions_equal_fills", "applied_prefix"):
+        for name in (
+            "fencing",
+            "one_holder_per_epoch",
+            "risk",
+            "positions_equal_fills",
+            "applied_prefix",
+        ):
             v[name].fail("no node has a complete log to check against")
     else:
         for entry in source[1]:
@@ -341,29 +426,45 @@ def check(history: list[Event], finals: dict[str, NodeFinal], liveness: dict[str
 
 # ------------------------------------------------------------------ applied_prefix
 
-def _check_applied_prefix(source: tuple[str, list[dict[str, Any]]], finals: dict[str, NodeFinal],
-                          traces: dict[str, list[TraceRow]] | None, check: Verdict) -> None:
+
+def _check_applied_prefix(
+    source: tuple[str, list[dict[str, Any]]],
+    finals: dict[str, NodeFinal],
+    traces: dict[str, list[TraceRow]] | None,
+    check: Verdict,
+) -> None:
     origin, log = source
     committed = {e["index"]: e["term"] for e in log}
     for node_id, final in finals.items():
-        for entry in final.log:  # at an index it has applied, a node lists only what committed there
+        # at an index it has applied, a node lists only what committed there
+        for entry in final.log:
             term = committed.get(entry["index"])
             if entry["index"] <= final.applied_index and term is not None and term != entry["term"]:
-                check.fail(f"{node_id}: its audit trail lists index {entry['index']} at term {entry['term']} "
-                           f"({entry['command']} {entry.get('outcome') or ''}); the committed log ({origin}) has "
-                           f"term {term} there: an entry that never committed")
+                check.fail(
+                    f"{node_id}: its audit trail lists index {entry['index']} at term "
+                    f"{entry['term']} ({entry['command']} {entry.get('outcome') or ''}); the "
+                    f"committed log ({origin}) has term {term} there: an entry that never committed"
+                )
     if traces is None:
         return
     if not any(traces.values()):
-        check.fail(f"no node wrote an apply trace (looked for {sorted(traces)}): the trace hook is broken, so "
-                   "what the nodes applied cannot be checked")
+        check.fail(
+            f"no node wrote an apply trace (looked for {sorted(traces)}): the trace hook is "
+            "broken, so what the nodes applied cannot be checked"
+        )
     last = max(committed, default=0)
     for node_id, rows in sorted(traces.items()):
         _check_trace(node_id, rows, committed, last, origin, check)
 
 
-def _check_trace(node_id: str, rows: list[TraceRow], committed: dict[int, int], last: int, origin: str,
-                 check: Verdict) -> None:
+def _check_trace(
+    node_id: str,
+    rows: list[TraceRow],
+    committed: dict[int, int],
+    last: int,
+    origin: str,
+    check: Verdict,
+) -> None:
     """One node's trace against the committed log. After `R` (a start), the next `A` may be any
     entry (the node replays from its snapshot); after `S`, it is the entry after the snapshot;
     otherwise `A` rows are consecutive."""
@@ -374,23 +475,34 @@ def _check_trace(node_id: str, rows: list[TraceRow], committed: dict[int, int], 
         elif kind == "R":
             expected = None
         elif number > last:
-            check.fail(f"{node_id}: {'applied' if kind == 'A' else 'installed a snapshot up to'} index {number} "
-                       f"(term {term}); the committed log ({origin}) ends at {last}")
+            check.fail(
+                f"{node_id}: {'applied' if kind == 'A' else 'installed a snapshot up to'} index "
+                f"{number} (term {term}); the committed log ({origin}) ends at {last}"
+            )
             expected = number + 1
         else:
             if committed.get(number, term) != term:
-                check.fail(f"{node_id}: {'applied' if kind == 'A' else 'installed a snapshot up to'} index {number} "
-                           f"at term {term}; the committed log ({origin}) has term {committed[number]} there")
+                check.fail(
+                    f"{node_id}: {'applied' if kind == 'A' else 'installed a snapshot up to'} "
+                    f"index {number} at term {term}; the committed log ({origin}) has term "
+                    f"{committed[number]} there"
+                )
             if kind == "A":
                 check.checked += 1
                 if expected is not None and number != expected:
-                    check.fail(f"{node_id}: applied index {number} right after {expected - 1}, with no snapshot "
-                               "in between")
+                    check.fail(
+                        f"{node_id}: applied index {number} right after {expected - 1}, with no "
+                        "snapshot in between"
+                    )
             expected = number + 1
 
 
-def _check_history_against_model(history: list[Event], model: LogModel, v: dict[str, Verdict]) -> None:
-    new_acks = Counter(e.key for e in history if e.type == OK and e.op == "submit" and not e.value.get("duplicate"))
+def _check_history_against_model(
+    history: list[Event], model: LogModel, v: dict[str, Verdict]
+) -> None:
+    new_acks = Counter(
+        e.key for e in history if e.type == OK and e.op == "submit" and not e.value.get("duplicate")
+    )
     v["no_duplicate_orders"].checked += len(new_acks)
     for cid, count in new_acks.items():
         if count > 1:
@@ -405,23 +517,44 @@ def _check_history_against_model(history: list[Event], model: LogModel, v: dict[
             v["one_holder_per_epoch"].fail(f"epoch {epoch} elected {sorted(engines)}")
         granted = model.grants.get(epoch)
         if granted is not None and engines != {granted}:
-            v["one_holder_per_epoch"].fail(f"{sorted(engines)} elected at epoch {epoch}, granted to {granted}")
+            v["one_holder_per_epoch"].fail(
+                f"{sorted(engines)} elected at epoch {epoch}, granted to {granted}"
+            )
     for event in history:
         if event.type == OK and event.op in ("submit", "update", "cancel", "fill"):
             holder = model.grants.get(event.epoch)
             if model.grants and holder != event.process:
-                v["fencing"].fail(f"{event.process} got ok for {event.op} {event.key} at epoch {event.epoch}, "
-                                  f"granted to {holder}")
+                v["fencing"].fail(
+                    f"{event.process} got ok for {event.op} {event.key} at epoch {event.epoch}, "
+                    f"granted to {holder}"
+                )
 
 
-def _check_finals(history: list[Event], finals: dict[str, NodeFinal], model: LogModel, v: dict[str, Verdict],
-                  have_model: bool) -> None:
+def _check_finals(
+    history: list[Event],
+    finals: dict[str, NodeFinal],
+    model: LogModel,
+    v: dict[str, Verdict],
+    have_model: bool,
+) -> None:
     lost = v["no_lost_acknowledged_writes"]
     # An acknowledgement carries the result; the fields are on its invoke.
-    oks = [Event(done.time, done.process, OK, invoke.op, invoke.op_id, invoke.epoch, invoke.key,
-                 {**invoke.value, **done.value})
-           for invoke, done in completions(history)
-           if done is not None and done.type == OK and invoke.op in ("submit", "update", "cancel", "fill")]
+    oks = [
+        Event(
+            done.time,
+            done.process,
+            OK,
+            invoke.op,
+            invoke.op_id,
+            invoke.epoch,
+            invoke.key,
+            {**invoke.value, **done.value},
+        )
+        for invoke, done in completions(history)
+        if done is not None
+        and done.type == OK
+        and invoke.op in ("submit", "update", "cancel", "fill")
+    ]
     fills_per_order: dict[str, Decimal] = defaultdict(Decimal)
     for event in oks:
         if event.op == "fill" and not event.value.get("duplicate"):
@@ -434,45 +567,69 @@ def _check_finals(history: list[Event], finals: dict[str, NodeFinal], model: Log
             order = orders.get(cid)
             if order is None:
                 lost.fail(f"{node_id}: acknowledged {event.op} of {cid} but the order is missing")
-            elif event.op == "cancel" and not (order["cancel_requested"] or order["status"] == "CANCELED"):
+            elif event.op == "cancel" and not (
+                order["cancel_requested"] or order["status"] == "CANCELED"
+            ):
                 lost.fail(f"{node_id}: acknowledged cancel of {cid} is not recorded")
             elif event.op == "update" and order["status"] == "PENDING_NEW":
-                lost.fail(f"{node_id}: acknowledged {event.value.get('status')} of {cid} is not recorded")
+                lost.fail(
+                    f"{node_id}: acknowledged {event.value.get('status')} of {cid} is not recorded"
+                )
         for cid, filled in fills_per_order.items():
             if cid in orders and Decimal(orders[cid]["filled_quantity"]) < filled:
-                lost.fail(f"{node_id}: {cid} shows {orders[cid]['filled_quantity']} filled, acknowledged fills "
-                          f"add up to {filled}")
+                lost.fail(
+                    f"{node_id}: {cid} shows {orders[cid]['filled_quantity']} filled, acknowledged "
+                    f"fills add up to {filled}"
+                )
         if have_model:
             _compare_with_model(node_id, orders, final.positions, model, v)
     views = {(f.applied_index, f.digest) for f in finals.values()}
     v["convergence"].checked = len(finals)
     if len(views) != 1:
-        v["convergence"].fail("nodes differ: " + ", ".join(f"{f.node_id}={f.applied_index}/{f.digest[:12]}"
-                                                          for f in finals.values()))
+        v["convergence"].fail(
+            "nodes differ: "
+            + ", ".join(f"{f.node_id}={f.applied_index}/{f.digest[:12]}" for f in finals.values())
+        )
 
 
-def _compare_with_model(node_id: str, orders: dict[str, dict[str, Any]], positions: list[dict[str, Any]],
-                        model: LogModel, v: dict[str, Verdict]) -> None:
+def _compare_with_model(
+    node_id: str,
+    orders: dict[str, dict[str, Any]],
+    positions: list[dict[str, Any]],
+    model: LogModel,
+    v: dict[str, Verdict],
+) -> None:
     if set(orders) != set(model.orders):
         missing, extra = set(model.orders) - set(orders), set(orders) - set(model.orders)
-        v["no_lost_acknowledged_writes"].fail(f"{node_id}: orders differ from the log: missing {sorted(missing)[:5]}, "
-                                              f"extra {sorted(extra)[:5]}")
+        v["no_lost_acknowledged_writes"].fail(
+            f"{node_id}: orders differ from the log: missing {sorted(missing)[:5]}, extra "
+            f"{sorted(extra)[:5]}"
+        )
     for cid, order in model.orders.items():
         final = orders.get(cid)
-        if final is not None and (final["status"], Decimal(final["filled_quantity"])) != (order.status, order.filled):
+        if final is not None and (final["status"], Decimal(final["filled_quantity"])) != (
+            order.status,
+            order.filled,
+        ):
             v["no_lost_acknowledged_writes"].fail(
-                f"{node_id}: {cid} is {final['status']} {final['filled_quantity']} filled; the log says "
-                f"{order.status} {order.filled}")
+                f"{node_id}: {cid} is {final['status']} {final['filled_quantity']} filled; the log "
+                f"says {order.status} {order.filled}"
+            )
     seen = {(p["account"], p["instrument"]): p for p in positions}
     check = v["positions_equal_fills"]
     for key, (quantity, average, pnl) in model.positions.items():
         check.checked += 1
         final = seen.get(key)
-        if final is None or Decimal(final["quantity"]) != quantity or abs(
-                Decimal(final["average_price"]) - average) > Decimal("1e-20") or abs(
-                Decimal(final["realized_pnl"]) - pnl) > Decimal("1e-20"):
-            check.fail(f"{node_id}: position {key} is {json.dumps(final)}; fills give quantity {quantity}, "
-                       f"average {average}, pnl {pnl}")
+        if (
+            final is None
+            or Decimal(final["quantity"]) != quantity
+            or abs(Decimal(final["average_price"]) - average) > Decimal("1e-20")
+            or abs(Decimal(final["realized_pnl"]) - pnl) > Decimal("1e-20")
+        ):
+            check.fail(
+                f"{node_id}: position {key} is {json.dumps(final)}; fills give quantity "
+                f"{quantity}, average {average}, pnl {pnl}"
+            )
 
 
 def _check_liveness(liveness: dict[str, Any], v: dict[str, Verdict]) -> None:
@@ -480,12 +637,23 @@ def _check_liveness(liveness: dict[str, Any], v: dict[str, Verdict]) -> None:
     check.checked = 1
     for name in LIVENESS_STEPS:
         if not liveness.get(name):
-            bound = liveness.get("converge_within_s") if name == "converged" else liveness.get("within_s")
+            bound = (
+                liveness.get("converge_within_s")
+                if name == "converged"
+                else liveness.get("within_s")
+            )
             check.fail(f"after healing: {name.replace('_', ' ')} did not happen within {bound} s")
     converged_s, bound_s = liveness.get("converged_s"), liveness.get("converge_within_s")
-    if liveness.get("converged") and converged_s is not None and bound_s is not None and converged_s > bound_s:
-        check.fail(f"after healing: the nodes converged {converged_s} s after the heal, beyond the bound of "
-                   f"{bound_s} s")
+    if (
+        liveness.get("converged")
+        and converged_s is not None
+        and bound_s is not None
+        and converged_s > bound_s
+    ):
+        check.fail(
+            f"after healing: the nodes converged {converged_s} s after the heal, beyond the bound "
+            f"of {bound_s} s"
+        )
 
 
 def _check_fault_bounds(history: list[Event], check: Verdict) -> None:
@@ -498,6 +666,10 @@ def _check_fault_bounds(history: list[Event], check: Verdict) -> None:
             took_s, within_s = bound.get("took_s"), bound.get("within_s")
             if took_s is None or within_s is None or took_s > within_s:
                 what = "never happened" if took_s is None else f"took {took_s} s"
-                details = json.dumps({k: v for k, v in event.value.items() if k != "bounds"}, default=str)
-                check.fail(f"during {event.key} at {event.time:.3f}: {name} {what}; the bound is {within_s} s "
-                           f"({details[:400]})")
+                details = json.dumps(
+                    {k: v for k, v in event.value.items() if k != "bounds"}, default=str
+                )
+                check.fail(
+                    f"during {event.key} at {event.time:.3f}: {name} {what}; the bound is "
+                    f"{within_s} s ({details[:400]})"
+                )

@@ -44,14 +44,23 @@ from coordinator.core.results import FillResult, OrderResult
 log = logging.getLogger("chaos.engine")
 ACCOUNTS = ("ACC1", "ACC2")
 INSTRUMENTS = ("BTC-USD", "ETH-USD")
-BURST_IN_FLIGHT = 16         # calls in flight during a burst
-BURST_BUDGET_S = 40.0        # a burst gives up after this long, whatever it has sent
-BURST_IDLE_S = 5.0           # ... or once this engine has not been active for this long (another took over)
+BURST_IN_FLIGHT = 16  # calls in flight during a burst
+BURST_BUDGET_S = 40.0  # a burst gives up after this long, whatever it has sent
+# ... or once this engine has not been active for this long (another took over)
+BURST_IDLE_S = 5.0
 
 
 class ChaosEngine:
-    def __init__(self, engine_id: str, cluster: str, history: Path, seed: int, ttl_ms: int, rate: float,
-                 burst_orders: int = 1000) -> None:
+    def __init__(
+        self,
+        engine_id: str,
+        cluster: str,
+        history: Path,
+        seed: int,
+        ttl_ms: int,
+        rate: float,
+        burst_orders: int = 1000,
+    ) -> None:
         self.engine_id = engine_id
         self.rate = rate
         self.burst_orders = burst_orders
@@ -59,19 +68,28 @@ class ChaosEngine:
         self._bursts = 0
         self.random = random.Random(f"{seed}-{engine_id}")
         self.history = HistoryWriter(history, engine_id)
-        self.client = CoordinatorClient(cluster, retry=RetryPolicy(call_timeout_ms=1000, budget_ms=4000))
-        self.book: dict[str, Order] = {}      # open orders this engine knows of (its own and inherited)
+        self.client = CoordinatorClient(
+            cluster, retry=RetryPolicy(call_timeout_ms=1000, budget_ms=4000)
+        )
+        # open orders this engine knows of (its own and inherited)
+        self.book: dict[str, Order] = {}
         self._book_lock = threading.Lock()
         self._stop = threading.Event()
         self._seq = 0
-        self.session = EngineSession(self.client, engine_id, ttl_ms, on_elected=self._elected,
-                                     on_demoted=self._demoted)
+        self.session = EngineSession(
+            self.client, engine_id, ttl_ms, on_elected=self._elected, on_demoted=self._demoted
+        )
 
     def _elected(self, grant: Grant) -> None:
         with self._book_lock:
             self.book = {o.client_order_id: o for o in grant.open_orders}
-        self.history.write(OK, "elected", epoch=grant.epoch, open_orders=len(grant.open_orders),
-                           resumed=grant.resumed)
+        self.history.write(
+            OK,
+            "elected",
+            epoch=grant.epoch,
+            open_orders=len(grant.open_orders),
+            resumed=grant.resumed,
+        )
 
     def _demoted(self, reason: str) -> None:
         self.history.write(OK, "demoted", epoch=self.session.core.epoch, reason=reason)
@@ -107,27 +125,52 @@ class ChaosEngine:
             quantity = str(self.random.choice([1, 2, 3]))
             price = str(self.random.choice([99, 100, 101]))
             account, instrument = self.random.choice(ACCOUNTS), self.random.choice(INSTRUMENTS)
-            self._call("submit", epoch, cid, lambda: self.session.submit_order(cid, account, instrument, side,
-                                                                                quantity, price),
-                       account=account, instrument=instrument, side=side.name, quantity=quantity, price=price)
+            self._call(
+                "submit",
+                epoch,
+                cid,
+                lambda: self.session.submit_order(cid, account, instrument, side, quantity, price),
+                account=account,
+                instrument=instrument,
+                side=side.name,
+                quantity=quantity,
+                price=price,
+            )
             return
         order = self.random.choice(candidates)
         cid = order.client_order_id
         if roll < 0.6 and order.status is OrderStatus.PENDING_NEW:
-            self._call("update", epoch, cid, lambda: self.session.update_order(cid, OrderStatus.OPEN,
-                                                                                f"V-{cid}"), status="OPEN")
+            self._call(
+                "update",
+                epoch,
+                cid,
+                lambda: self.session.update_order(cid, OrderStatus.OPEN, f"V-{cid}"),
+                status="OPEN",
+            )
         elif roll < 0.7:
             self._call("cancel", epoch, cid, lambda: self.session.cancel_order(cid))
         elif roll < 0.78 and not order.filled_quantity:
-            self._call("update", epoch, cid, lambda: self.session.update_order(cid, OrderStatus.CANCELED,
-                                                                                f"V-{cid}"), status="CANCELED")
+            self._call(
+                "update",
+                epoch,
+                cid,
+                lambda: self.session.update_order(cid, OrderStatus.CANCELED, f"V-{cid}"),
+                status="CANCELED",
+            )
         else:
             remaining = order.remaining_quantity
             quantity = str(min(remaining, 1)) if self.random.random() < 0.7 else str(remaining)
             self._seq += 1
             fill_id = f"{self.engine_id}-f{self._seq}"
-            self._call("fill", epoch, fill_id, lambda: self.session.report_fill(fill_id, cid, quantity, "100"),
-                       client_order_id=cid, quantity=quantity, price="100")
+            self._call(
+                "fill",
+                epoch,
+                fill_id,
+                lambda: self.session.report_fill(fill_id, cid, quantity, "100"),
+                client_order_id=cid,
+                quantity=quantity,
+                price="100",
+            )
 
     # ------------------------------------------------------------------ bursts
 
@@ -159,8 +202,17 @@ class ChaosEngine:
 
         with ThreadPoolExecutor(BURST_IN_FLIGHT, thread_name_prefix="burst") as pool:
             list(pool.map(worker, range(BURST_IN_FLIGHT)))
-        self.history.write(OK, "burst", op_id, 0, key, orders=self.burst_orders, accepted=sum(accepted),
-                           abandoned=abandoned.is_set(), elapsed_s=round(time.monotonic() - started, 2))
+        self.history.write(
+            OK,
+            "burst",
+            op_id,
+            0,
+            key,
+            orders=self.burst_orders,
+            accepted=sum(accepted),
+            abandoned=abandoned.is_set(),
+            elapsed_s=round(time.monotonic() - started, 2),
+        )
 
     def _wait_active(self, until: float) -> int | None:
         """The epoch to act under, waiting (until `until`, monotonic) while not active."""
@@ -176,19 +228,34 @@ class ChaosEngine:
         """Submits `cid` and reports it canceled by the venue; 1 if the submit was accepted."""
         side = self.random.choice(list(Side))
         account, instrument = self.random.choice(ACCOUNTS), self.random.choice(INSTRUMENTS)
-        result = self._call("submit", epoch, cid, lambda: self.session.submit_order(cid, account, instrument, side,
-                                                                                     "1", "100"),
-                            account=account, instrument=instrument, side=side.name, quantity="1", price="100")
+        result = self._call(
+            "submit",
+            epoch,
+            cid,
+            lambda: self.session.submit_order(cid, account, instrument, side, "1", "100"),
+            account=account,
+            instrument=instrument,
+            side=side.name,
+            quantity="1",
+            price="100",
+        )
         if result is None:
             return 0
         if result.order.status is OrderStatus.PENDING_NEW:
-            self._call("update", epoch, cid, lambda: self.session.update_order(cid, OrderStatus.CANCELED,
-                                                                                f"V-{cid}"), status="CANCELED")
+            self._call(
+                "update",
+                epoch,
+                cid,
+                lambda: self.session.update_order(cid, OrderStatus.CANCELED, f"V-{cid}"),
+                status="CANCELED",
+            )
         return 1
 
     # ------------------------------------------------------------------ one call
 
-    def _call(self, op: str, epoch: int, key: str, action: Any, **fields: Any) -> OrderResult | FillResult | None:
+    def _call(
+        self, op: str, epoch: int, key: str, action: Any, **fields: Any
+    ) -> OrderResult | FillResult | None:
         """Makes one call and records it; returns its result if it was acknowledged."""
         op_id = self.history.invoke(op, epoch, key, **fields)
         try:
@@ -200,15 +267,23 @@ class ChaosEngine:
             return None
         except NotActive as exc:
             outcome = INFO if exc.maybe_applied else FAIL
-            self.history.write(outcome, op, op_id, epoch, key, reason="NOT_ACTIVE", message=str(exc))
+            self.history.write(
+                outcome, op, op_id, epoch, key, reason="NOT_ACTIVE", message=str(exc)
+            )
             return None
         except Unavailable as exc:
             outcome = INFO if exc.maybe_applied else FAIL
-            self.history.write(outcome, op, op_id, epoch, key, reason="UNAVAILABLE", message=str(exc))
+            self.history.write(
+                outcome, op, op_id, epoch, key, reason="UNAVAILABLE", message=str(exc)
+            )
             return None
         order = result.order
-        value: dict[str, Any] = {"duplicate": result.duplicate, "status": order.status.name,
-                                 "filled_quantity": str(order.filled_quantity), "order_epoch": order.epoch}
+        value: dict[str, Any] = {
+            "duplicate": result.duplicate,
+            "status": order.status.name,
+            "filled_quantity": str(order.filled_quantity),
+            "order_epoch": order.epoch,
+        }
         if isinstance(result, FillResult):
             value["position_quantity"] = str(result.position.quantity)
         self.history.write(OK, op, op_id, epoch, key, **value)
@@ -235,12 +310,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ttl-ms", type=int, default=1000)
-    parser.add_argument("--rate", type=float, default=40.0, help="operations per second while active")
-    parser.add_argument("--burst-orders", type=int, default=1000, help="orders per burst (on SIGUSR1)")
+    parser.add_argument(
+        "--rate", type=float, default=40.0, help="operations per second while active"
+    )
+    parser.add_argument(
+        "--burst-orders", type=int, default=1000, help="orders per burst (on SIGUSR1)"
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s {args.engine_id} %(name)s: %(message)s")
-    ChaosEngine(args.engine_id, args.cluster, args.history, args.seed, args.ttl_ms, args.rate,
-                args.burst_orders).run()
+    logging.basicConfig(
+        level=logging.WARNING, format=f"%(asctime)s {args.engine_id} %(name)s: %(message)s"
+    )
+    ChaosEngine(
+        args.engine_id,
+        args.cluster,
+        args.history,
+        args.seed,
+        args.ttl_ms,
+        args.rate,
+        args.burst_orders,
+    ).run()
     return 0
 
 

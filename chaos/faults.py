@@ -43,13 +43,38 @@ from coordinator.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 class EngineHandle(ManagedProcess):
     """One chaos workload engine process."""
 
-    def __init__(self, engine_id: str, addresses: list[str], history: Path, log_path: Path, seed: int,
-                 ttl_ms: int, burst_orders: int = 1000) -> None:
+    def __init__(
+        self,
+        engine_id: str,
+        addresses: list[str],
+        history: Path,
+        log_path: Path,
+        seed: int,
+        ttl_ms: int,
+        burst_orders: int = 1000,
+    ) -> None:
         self.engine_id = engine_id
         self.history = history
-        super().__init__([sys.executable, "-m", "chaos.engine", "--engine-id", engine_id, "--cluster",
-                          ",".join(addresses), "--history", str(history), "--seed", str(seed), "--ttl-ms",
-                          str(ttl_ms), "--burst-orders", str(burst_orders)], log_path)
+        super().__init__(
+            [
+                sys.executable,
+                "-m",
+                "chaos.engine",
+                "--engine-id",
+                engine_id,
+                "--cluster",
+                ",".join(addresses),
+                "--history",
+                str(history),
+                "--seed",
+                str(seed),
+                "--ttl-ms",
+                str(ttl_ms),
+                "--burst-orders",
+                str(burst_orders),
+            ],
+            log_path,
+        )
 
     def request_burst(self) -> int:
         """Asks the engine for a burst of orders (SIGUSR1; see chaos/engine.py). Returns where
@@ -61,6 +86,7 @@ class EngineHandle(ManagedProcess):
     def burst_report(self, offset: int, timeout_s: float) -> dict[str, Any]:
         """Waits for the engine to report, in its history after `offset`, the burst done.
         Returns that report (orders, accepted, abandoned, elapsed_s)."""
+
         def reported() -> dict[str, Any] | None:
             with open(self.history) as lines:
                 lines.seek(offset)
@@ -70,7 +96,9 @@ class EngineHandle(ManagedProcess):
                         return dict(event["value"])
             return None
 
-        return wait_until(reported, timeout_s, f"{self.engine_id} to finish its burst of orders", interval_s=0.2)
+        return wait_until(
+            reported, timeout_s, f"{self.engine_id} to finish its burst of orders", interval_s=0.2
+        )
 
 
 @dataclass
@@ -80,9 +108,10 @@ class World:
     chaos: ChaosCluster
     toxi: toxiproxy.ToxiproxyClient
     engines: dict[str, EngineHandle]
-    holder: Callable[[], str]                      # the engine holding the role now ("" if none)
+    holder: Callable[[], str]  # the engine holding the role now ("" if none)
     details: dict[str, Any] = field(default_factory=dict)
-    nemesis: HistoryWriter | None = None           # where the nemesis records writes it makes itself
+    # where the nemesis records writes it makes itself
+    nemesis: HistoryWriter | None = None
 
     @property
     def cluster(self) -> Any:
@@ -104,12 +133,16 @@ class World:
         return sorted(n for n, node in self.cluster.nodes.items() if n != leader and node.running())
 
     def voters(self) -> list[str]:
-        return sorted(n for n, node in self.cluster.nodes.items() if node.running() and not n.startswith("dc4"))
+        return sorted(
+            n
+            for n, node in self.cluster.nodes.items()
+            if node.running() and not n.startswith("dc4")
+        )
 
 
 Fault = Callable[[World, random.Random], Any]
 FAULTS: dict[str, Fault] = {}
-FAULT_TIMING: dict[str, dict[str, int]] = {}   # node [timing] a fault needs the cluster to run with
+FAULT_TIMING: dict[str, dict[str, int]] = {}  # node [timing] a fault needs the cluster to run with
 
 
 def fault(name: str, timing: Mapping[str, int] | None = None) -> Callable[[Fault], Fault]:
@@ -118,6 +151,7 @@ def fault(name: str, timing: Mapping[str, int] | None = None) -> Callable[[Fault
         if timing:
             FAULT_TIMING[name] = dict(timing)
         return FAULTS[name]
+
     return register
 
 
@@ -194,7 +228,9 @@ def isolate(world: World, rng: random.Random) -> Iterator[None]:
 def partial_partition(world: World, rng: random.Random) -> Iterator[None]:
     a, b = rng.sample(world.voters(), 2)
     world.details["link"] = f"{a}~{b}"
-    with toxiproxy.cut(world.toxi, world.chaos.proxies(world.chaos.links_between([a], [b], ("raft", "grpc")))):
+    with toxiproxy.cut(
+        world.toxi, world.chaos.proxies(world.chaos.links_between([a], [b], ("raft", "grpc")))
+    ):
         yield
 
 
@@ -240,7 +276,9 @@ def slicer(world: World, rng: random.Random) -> Iterator[None]:
 def reset_peer(world: World, rng: random.Random) -> Iterator[None]:
     node = rng.choice(world.voters())
     world.details.update(node=node, timeout_ms=300)
-    with toxiproxy.reset_peer(world.toxi, world.chaos.proxies(world.chaos.links_of(node, kinds=("raft",))), 300):
+    with toxiproxy.reset_peer(
+        world.toxi, world.chaos.proxies(world.chaos.links_of(node, kinds=("raft",))), 300
+    ):
         yield
 
 
@@ -263,7 +301,9 @@ def swizzle_clog(world: World, rng: random.Random) -> Iterator[None]:
     try:
         for node in subset:
             cuts[node] = ExitStack()
-            cuts[node].enter_context(toxiproxy.cut(world.toxi, world.chaos.proxies(world.chaos.links_of(node))))
+            cuts[node].enter_context(
+                toxiproxy.cut(world.toxi, world.chaos.proxies(world.chaos.links_of(node)))
+            )
             time.sleep(rng.uniform(0.1, 0.4))
         yield
     finally:
@@ -315,8 +355,12 @@ def commits_resume(world: World, entries: int, within_s: float) -> float | None:
     keep-alives), or None if it does not within `within_s`: a wedged cluster commits nothing."""
     started, base = time.monotonic(), highest_commit(world)
     try:
-        wait_until(lambda: highest_commit(world) >= base + entries, within_s, f"{entries} more commits",
-                   interval_s=0.1)
+        wait_until(
+            lambda: highest_commit(world) >= base + entries,
+            within_s,
+            f"{entries} more commits",
+            interval_s=0.1,
+        )
     except TimeoutError:
         return None
     return round(time.monotonic() - started, 2)
@@ -346,14 +390,16 @@ def predicted_change(world: World, change: str, node: LocalNode) -> str:
         refusal = refuse_add(now, node.node_id)
     else:
         target = next((m for m in view.members if m.node_id == node.node_id), None)
-        refusal = refuse_remove(now, node.node_id, target is not None and (target.connected or target.is_self))
+        refusal = refuse_remove(
+            now, node.node_id, target is not None and (target.connected or target.is_self)
+        )
     return "refused" if refusal is not None else "completed"
 
 
 # -------------------------------------------------------------------- membership
 
-MEMBERSHIP_CALL_BUDGET_S = 12.0    # an add or remove that takes longer is reported, not waited for
-COMMITS_RESUME_WITHIN_S = 5.0      # after a membership change (or its refusal) writes commit again
+MEMBERSHIP_CALL_BUDGET_S = 12.0  # an add or remove that takes longer is reported, not waited for
+COMMITS_RESUME_WITHIN_S = 5.0  # after a membership change (or its refusal) writes commit again
 
 
 def start_joiner(world: World) -> LocalNode:
@@ -364,16 +410,28 @@ def start_joiner(world: World) -> LocalNode:
     world.chaos.write_joiner_config(node)
     world.details["joiner"] = node.node_id
     world.cluster.start_node(node.node_id)
-    wait_until(lambda: world.cluster.status(node.node_id).role == admin_pb2.LEARNER, 20, "the learner to serve")
+    wait_until(
+        lambda: world.cluster.status(node.node_id).role == admin_pb2.LEARNER,
+        20,
+        "the learner to serve",
+    )
     return node
 
 
 def add_joiner(world: World, node: LocalNode) -> None:
     """Adds the learner `node` as a voter, on a healthy cluster, and waits until it is one."""
-    world.cluster.call("Admin", "AddMember", admin_pb2.AddMemberRequest(
-        node_id=node.node_id, raft_address=node.raft_address, grpc_address=node.grpc_address))
-    wait_until(lambda: world.cluster.status(node.node_id).role in (admin_pb2.FOLLOWER, admin_pb2.LEADER), 20,
-               "the new voter to serve")
+    world.cluster.call(
+        "Admin",
+        "AddMember",
+        admin_pb2.AddMemberRequest(
+            node_id=node.node_id, raft_address=node.raft_address, grpc_address=node.grpc_address
+        ),
+    )
+    wait_until(
+        lambda: world.cluster.status(node.node_id).role in (admin_pb2.FOLLOWER, admin_pb2.LEADER),
+        20,
+        "the new voter to serve",
+    )
     world.details["added"] = True
 
 
@@ -387,9 +445,12 @@ def retire_joiner(world: World, node: LocalNode) -> None:
         members = cluster.call("Admin", "ListMembers", admin_pb2.ListMembersRequest()).members
         if any(m.node_id == node.node_id for m in members):
             try:
-                cluster.call("Admin", "RemoveMember", admin_pb2.RemoveMemberRequest(node_id=node.node_id))
+                cluster.call(
+                    "Admin", "RemoveMember", admin_pb2.RemoveMemberRequest(node_id=node.node_id)
+                )
                 world.details["removed"] = True
-            except InvalidCommand:  # a node just healed listed it from a stale view: already removed
+            # a node just healed listed it from a stale view: already removed
+            except InvalidCommand:
                 pass
     finally:
         cluster.stop_node(node.node_id)
@@ -403,8 +464,12 @@ def attempt_change(world: World, change: str, node: LocalNode) -> str:
     alone cannot tell: a retried add that had been applied is refused as "already a member"."""
     request: Any
     if change == "add":
-        method, request = "AddMember", admin_pb2.AddMemberRequest(
-            node_id=node.node_id, raft_address=node.raft_address, grpc_address=node.grpc_address)
+        method, request = (
+            "AddMember",
+            admin_pb2.AddMemberRequest(
+                node_id=node.node_id, raft_address=node.raft_address, grpc_address=node.grpc_address
+            ),
+        )
     else:
         method, request = "RemoveMember", admin_pb2.RemoveMemberRequest(node_id=node.node_id)
     predicted = predicted_change(world, change, node)
@@ -414,15 +479,22 @@ def attempt_change(world: World, change: str, node: LocalNode) -> str:
         answer = "ok"
     except Refused as exc:
         answer = f"refused {exc.reason}: {exc.message}"
-    except Exception as exc:  # a timeout or no quorum: the outcome is read from the membership below
+    # a timeout or no quorum: the outcome is read from the membership below
+    except Exception as exc:
         answer = f"error {type(exc).__name__}: {exc}"
     member = node.node_id in members_seen(world)
     done = member if change == "add" else not member
     outcome = "completed" if done else "refused" if answer.startswith("refused") else "unknown"
     # The prediction is recorded, not enforced: the leader may learn of a dead link a moment after
     # the harness's view of it, so the two can honestly differ by one connection state.
-    world.details.update({f"{change}_answer": answer[:300], f"{change}_outcome": outcome,
-                          f"{change}_predicted": predicted, f"{change}_call_s": round(time.monotonic() - started, 2)})
+    world.details.update(
+        {
+            f"{change}_answer": answer[:300],
+            f"{change}_outcome": outcome,
+            f"{change}_predicted": predicted,
+            f"{change}_call_s": round(time.monotonic() - started, 2),
+        }
+    )
     return outcome
 
 
@@ -430,7 +502,11 @@ def change_then_watch_commits(world: World, change: str, node: LocalNode) -> Non
     """A membership change tried while a voter is down or cut off: whether it completes or is
     refused, the cluster must commit again within COMMITS_RESUME_WITHIN_S (never wedge)."""
     attempt_change(world, change, node)
-    world.bound("commits_resume_s", commits_resume(world, 5, COMMITS_RESUME_WITHIN_S), COMMITS_RESUME_WITHIN_S)
+    world.bound(
+        "commits_resume_s",
+        commits_resume(world, 5, COMMITS_RESUME_WITHIN_S),
+        COMMITS_RESUME_WITHIN_S,
+    )
 
 
 @fault("membership")
@@ -453,7 +529,8 @@ def add_with_voter_down(world: World, rng: random.Random) -> Iterator[None]:
     node = start_joiner(world)
     try:
         leader = world.leader()
-        victim = rng.choice([n for n in world.voters() if n != leader])  # a voter, never the learner
+        # a voter, never the learner
+        victim = rng.choice([n for n in world.voters() if n != leader])
         with killed(world, [victim]):
             change_then_watch_commits(world, "add", node)
             yield
@@ -469,7 +546,8 @@ def remove_under_partition(world: World, rng: random.Random) -> Iterator[None]:
     node = start_joiner(world)
     try:
         add_joiner(world, node)
-        if world.cluster.leader_id() == node.node_id:  # a voter forwarding to it would bypass the cut
+        # a voter forwarding to it would bypass the cut
+        if world.cluster.leader_id() == node.node_id:
             world.cluster.call("Admin", "TransferLeadership", admin_pb2.TransferLeadershipRequest())
         cut_off = rng.choice(world.voters())
         world.details["cut_off"] = cut_off
@@ -484,17 +562,22 @@ def remove_under_partition(world: World, rng: random.Random) -> Iterator[None]:
 
 # ------------------------------------------------------------- a divergent leader
 
-STRANDED_WRITES = 3            # Admin writes sent straight to the leader being cut off
-STRANDED_DEADLINE_S = 0.3      # it cannot commit them; the harness does not wait longer
-CLIENT_GRACE_S = 0.2           # the engines' links to it stay up this long, so their writes land too
-BURST_WAIT_S = 60.0            # the majority's burst of orders (chaos/engine.py caps it at 40 s)
-REPAIR_WITHIN_S = 15.0         # after healing, the stranded node applies what the majority committed
+STRANDED_WRITES = 3  # Admin writes sent straight to the leader being cut off
+STRANDED_DEADLINE_S = 0.3  # it cannot commit them; the harness does not wait longer
+# the engines' links to it stay up this long, so their writes land too
+CLIENT_GRACE_S = 0.2
+BURST_WAIT_S = 60.0  # the majority's burst of orders (chaos/engine.py caps it at 40 s)
+# after healing, the stranded node applies what the majority committed
+REPAIR_WITHIN_S = 15.0
 
 
 def nemesis_limits(tag: str) -> admin_pb2.SetRiskLimitsRequest:
     """A write no engine can see: limits for an account no engine trades."""
-    return admin_pb2.SetRiskLimitsRequest(account=f"NEMESIS-{tag}", instrument="*",
-                                          limits=types_pb2.RiskLimits(order_quantity_max="1"))
+    return admin_pb2.SetRiskLimitsRequest(
+        account=f"NEMESIS-{tag}",
+        instrument="*",
+        limits=types_pb2.RiskLimits(order_quantity_max="1"),
+    )
 
 
 def strand_writes(world: World, node_id: str, count: int) -> int:
@@ -506,14 +589,30 @@ def strand_writes(world: World, node_id: str, count: int) -> int:
     calls = []
     for number in range(count):
         request = nemesis_limits(f"{node_id}-{number}")
-        op_id = world.nemesis.invoke("set-risk-limits", 0, request.account, node=node_id) if world.nemesis else 0
-        calls.append((op_id, request.account, stub.SetRiskLimits.future(request, timeout=STRANDED_DEADLINE_S)))
+        op_id = (
+            world.nemesis.invoke("set-risk-limits", 0, request.account, node=node_id)
+            if world.nemesis
+            else 0
+        )
+        calls.append(
+            (
+                op_id,
+                request.account,
+                stub.SetRiskLimits.future(request, timeout=STRANDED_DEADLINE_S),
+            )
+        )
     for op_id, account, call in calls:
         error = call.exception()
         if world.nemesis is not None:
             outcome = OK if error is None else INFO
-            world.nemesis.write(outcome, "set-risk-limits", op_id, 0, account,
-                                code=str(error.code()) if isinstance(error, grpc.Call) else "")
+            world.nemesis.write(
+                outcome,
+                "set-risk-limits",
+                op_id,
+                0,
+                account,
+                code=str(error.code()) if isinstance(error, grpc.Call) else "",
+            )
     status = status_or_none(world, node_id)
     return int(status.last_log_index - status.commit_index) if status is not None else -1
 
@@ -525,16 +624,30 @@ def drive_majority(world: World, majority: list[str]) -> None:
     not yet expired on the coordinator), and only an active engine's orders leave it; an idle
     one gives its burst up after a few seconds (chaos/engine.py)."""
     leader = leader_among(world, majority, 15)
-    wait_until(lambda: world.cluster.status(leader, timeout_s=STATUS_TIMEOUT_S).holder_id, 15,
-               "an engine to hold the role on the majority side")
+    wait_until(
+        lambda: world.cluster.status(leader, timeout_s=STATUS_TIMEOUT_S).holder_id,
+        15,
+        "an engine to hold the role on the majority side",
+    )
     before = world.cluster.status(leader).commit_index
-    asked = {e: engine.request_burst() for e, engine in sorted(world.engines.items())
-             if engine.running() and not engine.paused}
-    reports = {e: world.engines[e].burst_report(offset, BURST_WAIT_S) for e, offset in asked.items()}
-    after = max((s.commit_index for n, s in world.cluster.statuses().items() if n in majority), default=before)
-    world.details.update(new_leader=leader, burst_accepted={e: r.get("accepted") for e, r in reports.items()},
-                         burst_s=max((r.get("elapsed_s") or 0 for r in reports.values()), default=0),
-                         majority_entries=after - before)
+    asked = {
+        e: engine.request_burst()
+        for e, engine in sorted(world.engines.items())
+        if engine.running() and not engine.paused
+    }
+    reports = {
+        e: world.engines[e].burst_report(offset, BURST_WAIT_S) for e, offset in asked.items()
+    }
+    after = max(
+        (s.commit_index for n, s in world.cluster.statuses().items() if n in majority),
+        default=before,
+    )
+    world.details.update(
+        new_leader=leader,
+        burst_accepted={e: r.get("accepted") for e, r in reports.items()},
+        burst_s=max((r.get("elapsed_s") or 0 for r in reports.values()), default=0),
+        majority_entries=after - before,
+    )
 
 
 def measure_repair(world: World, node_id: str, trace_offset: int) -> None:
@@ -543,8 +656,14 @@ def measure_repair(world: World, node_id: str, trace_offset: int) -> None:
     target, started = highest_commit(world), time.monotonic()
     took_s: float | None = None
     try:
-        wait_until(lambda: world.cluster.status(node_id, timeout_s=STATUS_TIMEOUT_S).applied_index >= target,
-                   REPAIR_WITHIN_S, f"{node_id} to apply index {target}", interval_s=0.1)
+        wait_until(
+            lambda: (
+                world.cluster.status(node_id, timeout_s=STATUS_TIMEOUT_S).applied_index >= target
+            ),
+            REPAIR_WITHIN_S,
+            f"{node_id} to apply index {target}",
+            interval_s=0.1,
+        )
         took_s = round(time.monotonic() - started, 2)
     except TimeoutError:
         pass
@@ -573,17 +692,26 @@ def divergent_leader_cut(world: World) -> Iterator[str]:
     trace = world.chaos.trace_path(old)
     cuts = ExitStack()
     try:
-        cuts.enter_context(toxiproxy.blackhole(world.toxi, world.chaos.proxies(
-            world.chaos.links_of(old, kinds=("raft", "grpc")))))
+        cuts.enter_context(
+            toxiproxy.blackhole(
+                world.toxi, world.chaos.proxies(world.chaos.links_of(old, kinds=("raft", "grpc")))
+            )
+        )
         tail = strand_writes(world, old, STRANDED_WRITES)
         time.sleep(CLIENT_GRACE_S)
-        cuts.enter_context(toxiproxy.cut(world.toxi, world.chaos.proxies(
-            world.chaos.links_of(old, kinds=("client",)))))
+        cuts.enter_context(
+            toxiproxy.cut(
+                world.toxi, world.chaos.proxies(world.chaos.links_of(old, kinds=("client",)))
+            )
+        )
         status = status_or_none(world, old)
-        world.details.update(stranded_tail=tail, stranded_last_index=status.last_log_index if status else None)
+        world.details.update(
+            stranded_tail=tail, stranded_last_index=status.last_log_index if status else None
+        )
         drive_majority(world, majority)
         yield old
-        offset = trace.stat().st_size if trace.exists() else 0  # before healing: what it applies from now on
+        # before healing: what it applies from now on
+        offset = trace.stat().st_size if trace.exists() else 0
     finally:
         cuts.close()
     measure_repair(world, old, offset)
@@ -610,10 +738,10 @@ def snapshot_to_divergent(world: World, rng: random.Random) -> Iterator[None]:
 
 # -------------------------------------------------------------- a slow-disk leader
 
-FSYNC_DELAY_MS = 160           # every tick of a leader that writes at all takes this long
-FAILPOINT_POLL_S = 0.2         # how often a node re-reads its failpoint file
-PROBE_INTERVAL_S = 0.05        # writes keep arriving at the cut-off leader, so every tick syncs
-STEP_DOWN_WAIT_S = 6.0         # how long the harness watches before it records "never"
+FSYNC_DELAY_MS = 160  # every tick of a leader that writes at all takes this long
+FAILPOINT_POLL_S = 0.2  # how often a node re-reads its failpoint file
+PROBE_INTERVAL_S = 0.05  # writes keep arriving at the cut-off leader, so every tick syncs
+STEP_DOWN_WAIT_S = 6.0  # how long the harness watches before it records "never"
 ELECTED_WITHIN_S = 5.0
 
 
@@ -626,7 +754,9 @@ def probing_writes(world: World, node_id: str, limit: int = 400) -> Iterator[lis
 
     def send() -> None:
         while sent[0] < limit and not stop.is_set():
-            stub.SetRiskLimits.future(nemesis_limits(f"probe-{sent[0] % 8}"), timeout=STRANDED_DEADLINE_S)
+            stub.SetRiskLimits.future(
+                nemesis_limits(f"probe-{sent[0] % 8}"), timeout=STRANDED_DEADLINE_S
+            )
             sent[0] += 1
             stop.wait(PROBE_INTERVAL_S)
 
@@ -639,7 +769,9 @@ def probing_writes(world: World, node_id: str, limit: int = 400) -> Iterator[lis
         thread.join(5)
 
 
-def watch_step_down(world: World, old: str, majority: list[str], cut_at: float) -> tuple[float | None, float | None]:
+def watch_step_down(
+    world: World, old: str, majority: list[str], cut_at: float
+) -> tuple[float | None, float | None]:
     """Seconds from `cut_at` until `old` stopped reporting LEADER in its own Status, and until one
     of `majority` reported LEADER; None for what did not happen within STEP_DOWN_WAIT_S."""
     step_down_s: float | None = None
@@ -652,8 +784,10 @@ def watch_step_down(world: World, old: str, majority: list[str], cut_at: float) 
             status = status_or_none(world, old)
             if status is not None and status.role != admin_pb2.LEADER:
                 step_down_s = round(now - cut_at, 2)
-        if elected_s is None and any((s := status_or_none(world, n)) is not None and s.role == admin_pb2.LEADER
-                                     for n in majority):
+        if elected_s is None and any(
+            (s := status_or_none(world, n)) is not None and s.role == admin_pb2.LEADER
+            for n in majority
+        ):
             elected_s = round(now - cut_at, 2)
         if step_down_s is not None and elected_s is not None:
             break
@@ -668,7 +802,8 @@ def slow_disk_leader(world: World, rng: random.Random) -> Iterator[None]:
     the majority elects a new leader. The harness polls the old leader's own Status."""
     old = world.leader()
     majority = [n for n in world.voters() if n != old]
-    election_max_s = float(world.timing["election_max_ms"]) / 1000  # the runner writes every timing key
+    # the runner writes every timing key
+    election_max_s = float(world.timing["election_max_ms"]) / 1000
     step_down_within_s = round(2 * election_max_s + 2 * FSYNC_DELAY_MS / 1000, 2)
     world.details.update(node=old, fsync_delay_ms=FSYNC_DELAY_MS)
     world.chaos.set_failpoints(old, {"fsync_delay_ms": FSYNC_DELAY_MS})
@@ -689,22 +824,29 @@ def slow_disk_leader(world: World, rng: random.Random) -> Iterator[None]:
 @dataclass(frozen=True)
 class Step:
     fault: str
-    quiet_s: float     # normal operation before the fault
-    hold_s: float      # how long the fault lasts
-    seed: int          # the fault's own random choices (targets)
+    quiet_s: float  # normal operation before the fault
+    hold_s: float  # how long the fault lasts
+    seed: int  # the fault's own random choices (targets)
 
 
 def make_schedule(scenario: str, seed: int, duration_s: float) -> list[Step]:
     """The fault schedule of a run: drawn from the seed only. `scenario` is a fault kind (repeated)
     or "mixed" (random kinds)."""
     if scenario != "mixed" and scenario not in FAULTS:
-        raise ValueError(f"unknown scenario {scenario!r}; choose from mixed, all, {', '.join(sorted(FAULTS))}")
+        raise ValueError(
+            f"unknown scenario {scenario!r}; choose from mixed, all, {', '.join(sorted(FAULTS))}"
+        )
     rng = random.Random(seed)
     steps: list[Step] = []
     elapsed = 0.0
     while elapsed < duration_s or not steps:
         kind = rng.choice(sorted(FAULTS)) if scenario == "mixed" else scenario
-        step = Step(kind, round(rng.uniform(0.5, 1.5), 2), round(rng.uniform(1.0, 3.0), 2), rng.randrange(2**31))
+        step = Step(
+            kind,
+            round(rng.uniform(0.5, 1.5), 2),
+            round(rng.uniform(1.0, 3.0), 2),
+            rng.randrange(2**31),
+        )
         steps.append(step)
         elapsed += step.quiet_s + step.hold_s
     return steps

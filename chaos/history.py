@@ -22,13 +22,14 @@ INVOKE, OK, FAIL, INFO = "invoke", "ok", "fail", "info"
 
 @dataclass
 class Event:
-    time: float          # wall clock (one machine: comparable across processes)
-    process: str         # an engine id, or "nemesis"
-    type: str            # invoke | ok | fail | info
-    op: str              # submit | update | cancel | fill | elected | demoted | fault-start | fault-end | ...
-    op_id: int = 0       # pairs an invoke with its completion
+    time: float  # wall clock (one machine: comparable across processes)
+    process: str  # an engine id, or "nemesis"
+    type: str  # invoke | ok | fail | info
+    # submit | update | cancel | fill | elected | demoted | fault-start | fault-end | ...
+    op: str
+    op_id: int = 0  # pairs an invoke with its completion
     epoch: int = 0
-    key: str = ""        # client_order_id, or fill_id for fills
+    key: str = ""  # client_order_id, or fill_id for fills
     value: dict[str, Any] = field(default_factory=dict)
 
 
@@ -39,7 +40,9 @@ class HistoryWriter:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
 
-    def write(self, type_: str, op: str, op_id: int = 0, epoch: int = 0, key: str = "", **value: Any) -> None:
+    def write(
+        self, type_: str, op: str, op_id: int = 0, epoch: int = 0, key: str = "", **value: Any
+    ) -> None:
         event = Event(time.time(), self.process, type_, op, op_id, epoch, key, value)
         line = json.dumps(asdict(event), sort_keys=True)
         with self._lock:

@@ -39,21 +39,30 @@ JOINER_ID = "dc4"
 @dataclass(frozen=True)
 class Link:
     name: str
-    kind: str          # raft | grpc | client
+    kind: str  # raft | grpc | client
     ends: frozenset[str]
     proxy_address: str
 
 
 class ChaosCluster:
-    def __init__(self, base: Path, toxiproxy: ToxiproxyClient, engines: Iterable[str], size: int = 3,
-                 timing: Mapping[str, int | str] | None = None) -> None:
+    def __init__(
+        self,
+        base: Path,
+        toxiproxy: ToxiproxyClient,
+        engines: Iterable[str],
+        size: int = 3,
+        timing: Mapping[str, int | str] | None = None,
+    ) -> None:
         self.trace_dir, self.failpoint_dir = base / "traces", base / "failpoints"
         self.trace_dir.mkdir(parents=True, exist_ok=True)
         self.failpoint_dir.mkdir(parents=True, exist_ok=True)
-        env = {TRACE_ENV: str(self.trace_dir / "{node_id}.trace"),
-               FAILPOINTS_ENV: str(self.failpoint_dir / "{node_id}.json")}
-        self.cluster = LocalCluster(size=size, base_dir=base / "cluster", timing=dict(timing or {}), keep=True,
-                                    env=env)
+        env = {
+            TRACE_ENV: str(self.trace_dir / "{node_id}.trace"),
+            FAILPOINTS_ENV: str(self.failpoint_dir / "{node_id}.json"),
+        }
+        self.cluster = LocalCluster(
+            size=size, base_dir=base / "cluster", timing=dict(timing or {}), keep=True, env=env
+        )
         self.toxiproxy = toxiproxy
         self.engines = list(engines)
         self.links: dict[str, Link] = {}
@@ -66,7 +75,9 @@ class ChaosCluster:
         return self.cluster.nodes
 
     def _proxy(self, name: str, kind: str, ends: Iterable[str], upstream: str) -> str:
-        proxy = self.toxiproxy.create_proxy(name.replace(":", "-").replace(">", "-to-").replace("~", "-"), upstream)
+        proxy = self.toxiproxy.create_proxy(
+            name.replace(":", "-").replace(">", "-to-").replace("~", "-"), upstream
+        )
         address = f"127.0.0.1:{proxy.listen_port}"
         self.links[name] = Link(proxy.name, kind, frozenset(ends), address)
         return address
@@ -76,15 +87,25 @@ class ChaosCluster:
         for a, b in itertools.combinations(self.nodes.values(), 2):
             dialer, target = (a, b) if a.raft_address > b.raft_address else (b, a)
             dial[dialer.node_id][target.raft_address] = self._proxy(
-                f"raft:{min(a.node_id, b.node_id)}~{max(a.node_id, b.node_id)}", "raft", (a.node_id, b.node_id),
-                target.raft_address)
+                f"raft:{min(a.node_id, b.node_id)}~{max(a.node_id, b.node_id)}",
+                "raft",
+                (a.node_id, b.node_id),
+                target.raft_address,
+            )
         for a, b in itertools.permutations(self.nodes.values(), 2):
-            dial[a.node_id][b.grpc_address] = self._proxy(f"grpc:{a.node_id}>{b.node_id}", "grpc",
-                                                          (a.node_id, b.node_id), b.grpc_address)
+            dial[a.node_id][b.grpc_address] = self._proxy(
+                f"grpc:{a.node_id}>{b.node_id}", "grpc", (a.node_id, b.node_id), b.grpc_address
+            )
         for engine in self.engines:
             self.client_addresses[engine] = [
-                self._proxy(f"client:{engine}>{node.node_id}", "client", (engine, node.node_id), node.grpc_address)
-                for node in self.nodes.values()]
+                self._proxy(
+                    f"client:{engine}>{node.node_id}",
+                    "client",
+                    (engine, node.node_id),
+                    node.grpc_address,
+                )
+                for node in self.nodes.values()
+            ]
         for node in self.nodes.values():
             self.cluster.write_config(node, dial=dial[node.node_id])
 
@@ -107,22 +128,35 @@ class ChaosCluster:
     def joiner(self) -> LocalNode:
         """The node a membership fault adds (created on first use, then reused with a fresh data
         directory each time). Its config points every Raft and gRPC link it dials at a proxy; the
-        caller sets `extra_config` (`join = true`) and writes the config with `write_joiner_config`."""
+        caller sets `extra_config` (`join = true`) and writes the config with
+        `write_joiner_config`."""
         if JOINER_ID in self.nodes:
             return self.nodes[JOINER_ID]
         highest = max(node.raft_address for node in self.nodes.values())
         raft_port = free_ports(1, accept=lambda port: f"127.0.0.1:{port}" > highest)[0]
         grpc_port = free_ports(1)[0]
         voters = list(self.nodes.values())
-        node = LocalNode(JOINER_ID, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{raft_port}",
-                         self.cluster.base / JOINER_ID)
+        node = LocalNode(
+            JOINER_ID,
+            f"127.0.0.1:{grpc_port}",
+            f"127.0.0.1:{raft_port}",
+            self.cluster.base / JOINER_ID,
+        )
         self.nodes[JOINER_ID] = node
         self._joiner_dial = {}
         for voter in voters:
             self._joiner_dial[voter.raft_address] = self._proxy(
-                f"raft:{voter.node_id}~{JOINER_ID}", "raft", (voter.node_id, JOINER_ID), voter.raft_address)
+                f"raft:{voter.node_id}~{JOINER_ID}",
+                "raft",
+                (voter.node_id, JOINER_ID),
+                voter.raft_address,
+            )
             self._joiner_dial[voter.grpc_address] = self._proxy(
-                f"grpc:{JOINER_ID}>{voter.node_id}", "grpc", (JOINER_ID, voter.node_id), voter.grpc_address)
+                f"grpc:{JOINER_ID}>{voter.node_id}",
+                "grpc",
+                (JOINER_ID, voter.node_id),
+                voter.grpc_address,
+            )
         return node
 
     def write_joiner_config(self, node: LocalNode) -> None:
@@ -134,16 +168,28 @@ class ChaosCluster:
     def proxies(self, links: Iterable[Link]) -> list[str]:
         return sorted(link.name for link in links)
 
-    def links_of(self, node_id: str, *, kinds: tuple[str, ...] = ("raft", "grpc", "client")) -> list[Link]:
+    def links_of(
+        self, node_id: str, *, kinds: tuple[str, ...] = ("raft", "grpc", "client")
+    ) -> list[Link]:
         """Every link with `node_id` at one end: isolating it cuts all of them."""
         return [link for link in self.links.values() if node_id in link.ends and link.kind in kinds]
 
-    def links_between(self, group: Iterable[str], others: Iterable[str],
-                      kinds: tuple[str, ...] = ("raft", "grpc", "client")) -> list[Link]:
+    def links_between(
+        self,
+        group: Iterable[str],
+        others: Iterable[str],
+        kinds: tuple[str, ...] = ("raft", "grpc", "client"),
+    ) -> list[Link]:
         """Links with one end in `group` and the other in `others` (engines or nodes)."""
         left, right = set(group), set(others)
-        return [link for link in self.links.values() if link.kind in kinds
-                and len(link.ends & left) == 1 and len(link.ends & right) == 1 and link.ends <= left | right]
+        return [
+            link
+            for link in self.links.values()
+            if link.kind in kinds
+            and len(link.ends & left) == 1
+            and len(link.ends & right) == 1
+            and link.ends <= left | right
+        ]
 
     def raft_links(self) -> list[Link]:
         return [link for link in self.links.values() if link.kind in ("raft", "grpc")]

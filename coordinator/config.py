@@ -13,7 +13,8 @@ its key, so `coordinator config check` can explain a broken file in one go.
     cluster_secret_file = "/etc/coordinator/cluster.secret"   # or cluster_secret = "..."
     metrics_address = "0.0.0.0:9101"    # Prometheus; optional
     log_format = "text"                 # or "json"
-    join = false                        # true: start as a learner and wait for `coordinator members add`
+    # true: start as a learner and wait for `coordinator members add`
+    join = false
 
     [[peers]]                           # the other voters at bootstrap
     id = "dc2"
@@ -21,10 +22,12 @@ its key, so `coordinator config check` can explain a broken file in one go.
     grpc_address = "10.0.2.5:7001"
 
     [timing]
-    preset = "lan"                      # "lan" or "wan": the numbers of PRESETS (replication/settings.py)
+    # "lan" or "wan": the numbers of PRESETS (replication/settings.py)
+    preset = "lan"
     election_min_ms = 400               # any preset key given here overrides the preset's number
 
-    [dial]                              # optional: reach a peer's Raft or gRPC address through a proxy
+    # optional: reach a peer's Raft or gRPC address through a proxy
+    [dial]
     "10.0.2.5:7101" = "127.0.0.1:27102"
 """
 
@@ -45,13 +48,29 @@ from coordinator.replication.settings import (
     DEFAULT_PRESET,
     RaftSettings,
 )
-from coordinator.replication.settings import PRESETS as PRESETS  # re-exported: config.PRESETS is the documented name
+
+# re-exported: config.PRESETS is the documented name
+from coordinator.replication.settings import PRESETS as PRESETS
 
 SECRET_MIN_LENGTH = 16
 # The [timing] keys outside the presets, with their defaults.
-LOG_DEFAULTS = {"compaction_min_entries": COMPACTION_MIN_ENTRIES, "audit_retention_entries": AUDIT_RETENTION_ENTRIES}
-NODE_KEYS = {"id", "grpc_address", "grpc_bind", "raft_address", "raft_advertise", "data_dir", "cluster_secret",
-             "cluster_secret_file", "metrics_address", "log_format", "join"}
+LOG_DEFAULTS = {
+    "compaction_min_entries": COMPACTION_MIN_ENTRIES,
+    "audit_retention_entries": AUDIT_RETENTION_ENTRIES,
+}
+NODE_KEYS = {
+    "id",
+    "grpc_address",
+    "grpc_bind",
+    "raft_address",
+    "raft_advertise",
+    "data_dir",
+    "cluster_secret",
+    "cluster_secret_file",
+    "metrics_address",
+    "log_format",
+    "join",
+}
 TIMING_KEYS = {"preset", *LOG_DEFAULTS, *PRESETS[DEFAULT_PRESET]}
 PEER_KEYS = {"id", "raft_address", "grpc_address"}
 # Environment variables: node keys as COORDINATOR_<KEY>, timing keys as COORDINATOR_TIMING_<KEY>.
@@ -96,8 +115,11 @@ class NodeConfig:
         return self.grpc_bind or self.grpc_address
 
 
-def load(path: Path | None, overrides: Mapping[str, Any] | None = None,
-         environ: Mapping[str, str] | None = None) -> NodeConfig:
+def load(
+    path: Path | None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> NodeConfig:
     """Reads and validates a node configuration. Raises ConfigError listing every problem.
 
     `overrides` are flag values keyed like "node.id" or "timing.preset" (None = not given).
@@ -116,7 +138,9 @@ def load(path: Path | None, overrides: Mapping[str, Any] | None = None,
     dial = _table(document, "dial", problems)
     for key in document:
         if key not in {"node", "timing", "peers", "dial"}:
-            problems.append(f"unknown section [{key}] (expected [node], [[peers]], [timing], [dial])")
+            problems.append(
+                f"unknown section [{key}] (expected [node], [[peers]], [timing], [dial])"
+            )
     _apply_environment(node, timing, os.environ if environ is None else environ)
     for key, value in (overrides or {}).items():
         if value is not None:
@@ -142,7 +166,9 @@ def _table(document: dict[str, Any], name: str, problems: list[str]) -> dict[str
     return dict(value)
 
 
-def _apply_environment(node: dict[str, Any], timing: dict[str, Any], environ: Mapping[str, str]) -> None:
+def _apply_environment(
+    node: dict[str, Any], timing: dict[str, Any], environ: Mapping[str, str]
+) -> None:
     for key in NODE_KEYS:
         value = environ.get(ENV_PREFIX + key.upper())
         if value is not None:
@@ -169,13 +195,24 @@ def _peers(document: dict[str, Any], problems: list[str]) -> list[PeerConfig]:
                 problems.append(f"unknown key {where}.{key}")
         values = {key: entry.get(key) for key in PEER_KEYS}
         if _required_id(f"{where}.id", values["id"], problems) and all(
-                _address(f"{where}.{key}", values[key], problems) for key in ("raft_address", "grpc_address")):
-            peers.append(PeerConfig(str(values["id"]), str(values["raft_address"]), str(values["grpc_address"])))
+            _address(f"{where}.{key}", values[key], problems)
+            for key in ("raft_address", "grpc_address")
+        ):
+            peers.append(
+                PeerConfig(
+                    str(values["id"]), str(values["raft_address"]), str(values["grpc_address"])
+                )
+            )
     return peers
 
 
-def _build(node: dict[str, Any], timing: dict[str, Any], dial: dict[str, Any], peers: list[PeerConfig],
-           problems: list[str]) -> NodeConfig | None:
+def _build(
+    node: dict[str, Any],
+    timing: dict[str, Any],
+    dial: dict[str, Any],
+    peers: list[PeerConfig],
+    problems: list[str],
+) -> NodeConfig | None:
     node_id = node.get("id")
     _required_id("node.id", node_id, problems)
     for key in ("grpc_address", "raft_address"):
@@ -184,8 +221,10 @@ def _build(node: dict[str, Any], timing: dict[str, Any], dial: dict[str, Any], p
     if node.get("raft_advertise"):
         _address("node.raft_advertise", node["raft_advertise"], problems)
     if str(advertise or "").startswith("0.0.0.0:"):
-        problems.append("node.raft_advertise is required when node.raft_address binds 0.0.0.0 "
-                        "(peers must know which address to dial)")
+        problems.append(
+            "node.raft_advertise is required when node.raft_address binds 0.0.0.0 (peers must "
+            "know which address to dial)"
+        )
     data_dir = node.get("data_dir")
     if not data_dir or not isinstance(data_dir, str):
         problems.append("node.data_dir is required (the directory for the Raft log and snapshots)")
@@ -207,7 +246,9 @@ def _build(node: dict[str, Any], timing: dict[str, Any], dial: dict[str, Any], p
     seen_ids, seen_raft = {node_id}, {advertise}
     for peer in peers:
         if peer.id in seen_ids:
-            problems.append(f"peer id {peer.id!r} is used twice (node.id and peers ids must be unique)")
+            problems.append(
+                f"peer id {peer.id!r} is used twice (node.id and peers ids must be unique)"
+            )
         if peer.raft_address in seen_raft:
             problems.append(f"raft address {peer.raft_address} is used twice")
         seen_ids.add(peer.id)
@@ -219,11 +260,22 @@ def _build(node: dict[str, Any], timing: dict[str, Any], dial: dict[str, Any], p
         return None
     settings, commit_timeout_ms, audit_retention = timings
     return NodeConfig(
-        node_id=str(node_id), grpc_address=node["grpc_address"], raft_bind=node["raft_address"],
-        raft_advertise=str(advertise), data_dir=Path(str(data_dir)), cluster_secret=secret,
-        peers=tuple(peers), raft=settings, commit_timeout_s=commit_timeout_ms / 1000, metrics_address=metrics,
-        log_format=log_format, audit_retention_entries=audit_retention, dial={str(k): str(v) for k, v in dial.items()},
-        join=bool(join), grpc_bind=str(node.get("grpc_bind") or ""))
+        node_id=str(node_id),
+        grpc_address=node["grpc_address"],
+        raft_bind=node["raft_address"],
+        raft_advertise=str(advertise),
+        data_dir=Path(str(data_dir)),
+        cluster_secret=secret,
+        peers=tuple(peers),
+        raft=settings,
+        commit_timeout_s=commit_timeout_ms / 1000,
+        metrics_address=metrics,
+        log_format=log_format,
+        audit_retention_entries=audit_retention,
+        dial={str(k): str(v) for k, v in dial.items()},
+        join=bool(join),
+        grpc_bind=str(node.get("grpc_bind") or ""),
+    )
 
 
 def _timing(timing: dict[str, Any], problems: list[str]) -> tuple[RaftSettings, int, int] | None:
@@ -247,10 +299,16 @@ def _timing(timing: dict[str, Any], problems: list[str]) -> tuple[RaftSettings, 
         values[key] = number
     if not ok:
         return None
-    settings = RaftSettings.from_timing(values, compaction_min_entries=values["compaction_min_entries"])
+    settings = RaftSettings.from_timing(
+        values, compaction_min_entries=values["compaction_min_entries"]
+    )
     invalid = [f"timing: {p}" for p in settings.validate()]
     problems.extend(invalid)
-    return None if invalid else (settings, values["commit_timeout_ms"], values["audit_retention_entries"])
+    return (
+        None
+        if invalid
+        else (settings, values["commit_timeout_ms"], values["audit_retention_entries"])
+    )
 
 
 def _secret(node: dict[str, Any], problems: list[str]) -> str:
@@ -262,11 +320,15 @@ def _secret(node: dict[str, Any], problems: list[str]) -> str:
         try:
             secret = Path(str(secret_file)).read_text().strip()
         except OSError as exc:
-            problems.append(f"node.cluster_secret_file {secret_file}: cannot read it ({exc.strerror or exc})")
+            problems.append(
+                f"node.cluster_secret_file {secret_file}: cannot read it ({exc.strerror or exc})"
+            )
             return ""
     if not secret:
-        problems.append("node.cluster_secret (or node.cluster_secret_file) is required: the Raft port "
-                        "authenticates peers with it and refuses to run unauthenticated")
+        problems.append(
+            "node.cluster_secret (or node.cluster_secret_file) is required: the Raft port "
+            "authenticates peers with it and refuses to run unauthenticated"
+        )
         return ""
     if len(str(secret)) < SECRET_MIN_LENGTH:
         problems.append(f"the cluster secret must be at least {SECRET_MIN_LENGTH} characters")

@@ -33,7 +33,9 @@ from coordinator.v1 import admin_pb2, admin_pb2_grpc
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T | None], timeout_s: float, what: str, interval_s: float = 0.05) -> T:
+def wait_until(
+    predicate: Callable[[], T | None], timeout_s: float, what: str, interval_s: float = 0.05
+) -> T:
     """Polls `predicate` until it returns something truthy; raises TimeoutError naming `what`
     and the last value seen (or the last exception) when `timeout_s` passes."""
     deadline = time.monotonic() + timeout_s
@@ -47,12 +49,20 @@ def wait_until(predicate: Callable[[], T | None], timeout_s: float, what: str, i
         except Exception as exc:
             last = exc
         if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout_s:.1f}s waiting for {what}; last seen: {last!r}")
+            raise TimeoutError(
+                f"timed out after {timeout_s:.1f}s waiting for {what}; last seen: {last!r}"
+            )
         time.sleep(interval_s)
 
 
-def holds_for(predicate: Callable[[], object], duration_s: float, what: str, interval_s: float = 0.05, *,
-              describe: Callable[[], str] | None = None) -> None:
+def holds_for(
+    predicate: Callable[[], object],
+    duration_s: float,
+    what: str,
+    interval_s: float = 0.05,
+    *,
+    describe: Callable[[], str] | None = None,
+) -> None:
     """Polls `predicate` every `interval_s` for the whole of `duration_s` (once at the start and
     once at or after the end at least); raises AssertionError naming `what`, how far into the
     window it broke and the value seen (and `describe()`, the state at that moment, if given),
@@ -68,8 +78,10 @@ def holds_for(predicate: Callable[[], object], duration_s: float, what: str, int
         value = predicate()
         if not value:
             detail = f"; {describe()}" if describe is not None else ""
-            raise AssertionError(f"{what} stopped holding {now - started:.2f}s into a {duration_s:.2f}s window; "
-                                 f"saw {value!r}{detail}")
+            raise AssertionError(
+                f"{what} stopped holding {now - started:.2f}s into a {duration_s:.2f}s window; saw "
+                f"{value!r}{detail}"
+            )
         if now >= deadline:
             return
         time.sleep(min(interval_s, deadline - now))
@@ -96,8 +108,13 @@ class ManagedProcess:
         """Runs `args` followed by `extra_args`, with `env` as its whole environment (this
         process's environment when None)."""
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([*self.args, *extra_args], stdout=log, stderr=subprocess.STDOUT, env=env,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                [*self.args, *extra_args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         self.paused = False
 
     def running(self) -> bool:
@@ -158,12 +175,15 @@ class LocalNode:
     raft_address: str
     directory: Path
     extra_config: str = ""
-    started: bool = False     # a voter's first start bootstraps its data directory; later ones must not
+    # a voter's first start bootstraps its data directory; later ones must not
+    started: bool = False
     process: ManagedProcess = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.process = ManagedProcess([sys.executable, "-m", "coordinator", "serve", "--config",
-                                       str(self.config_path)], self.log_path)
+        self.process = ManagedProcess(
+            [sys.executable, "-m", "coordinator", "serve", "--config", str(self.config_path)],
+            self.log_path,
+        )
 
     @property
     def config_path(self) -> Path:
@@ -212,8 +232,12 @@ class LocalCluster:
         ports = free_ports(2 * self.size)
         for i in range(self.size):
             node_id = f"dc{i + 1}"
-            self.nodes[node_id] = LocalNode(node_id, f"127.0.0.1:{ports[2 * i]}", f"127.0.0.1:{ports[2 * i + 1]}",
-                                            self.base / node_id)
+            self.nodes[node_id] = LocalNode(
+                node_id,
+                f"127.0.0.1:{ports[2 * i]}",
+                f"127.0.0.1:{ports[2 * i + 1]}",
+                self.base / node_id,
+            )
         self._channels: dict[str, grpc.Channel] = {}
 
     # ------------------------------------------------------------------- configs
@@ -222,26 +246,42 @@ class LocalCluster:
         """Reserves one more node (ports, directory) without starting it or adding it to Raft."""
         node_id = f"dc{len(self.nodes) + 1}"
         grpc_port, raft_port = free_ports(2)
-        node = LocalNode(node_id, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{raft_port}", self.base / node_id)
+        node = LocalNode(
+            node_id, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{raft_port}", self.base / node_id
+        )
         self.nodes[node_id] = node
         return node
 
-    def write_config(self, node: LocalNode, peers: list[LocalNode] | None = None, dial: Mapping[str, str] | None = None,
-                     raft_advertise: str | None = None) -> Path:
+    def write_config(
+        self,
+        node: LocalNode,
+        peers: list[LocalNode] | None = None,
+        dial: Mapping[str, str] | None = None,
+        raft_advertise: str | None = None,
+    ) -> Path:
         peers = peers if peers is not None else [n for n in self.nodes.values() if n is not node]
         lines = [
-            "[node]", f'id = "{node.node_id}"', f'grpc_address = "{node.grpc_address}"',
-            f'raft_address = "{node.raft_address}"', f'data_dir = "{node.data_dir}"',
+            "[node]",
+            f'id = "{node.node_id}"',
+            f'grpc_address = "{node.grpc_address}"',
+            f'raft_address = "{node.raft_address}"',
+            f'data_dir = "{node.data_dir}"',
             f'cluster_secret_file = "{self.secret_file}"',
         ]
         if raft_advertise:
             lines.append(f'raft_advertise = "{raft_advertise}"')
         lines.append(node.extra_config)
         for peer in peers:
-            lines += ["", "[[peers]]", f'id = "{peer.node_id}"', f'raft_address = "{peer.raft_address}"',
-                      f'grpc_address = "{peer.grpc_address}"']
-        lines += ["", "[timing]"] + [f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}"
-                                     for k, v in self.timing.items()]
+            lines += [
+                "",
+                "[[peers]]",
+                f'id = "{peer.node_id}"',
+                f'raft_address = "{peer.raft_address}"',
+                f'grpc_address = "{peer.grpc_address}"',
+            ]
+        lines += ["", "[timing]"] + [
+            f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}" for k, v in self.timing.items()
+        ]
         if dial:
             lines += ["", "[dial]"] + [f'"{k}" = "{v}"' for k, v in dial.items()]
         node.directory.mkdir(parents=True, exist_ok=True)
@@ -263,11 +303,14 @@ class LocalCluster:
 
     def wait_serving(self, timeout_s: float = 30.0) -> None:
         """Waits until every running node answers Status; fails early if one exits."""
+
         def all_up() -> bool:
             for node_id, node in self.nodes.items():
                 exit_status = node.process.exit_status()
                 if exit_status is not None:
-                    raise RuntimeError(f"node {node_id} exited with {exit_status}:\n{self.log_tail(node_id, 15)}")
+                    raise RuntimeError(
+                        f"node {node_id} exited with {exit_status}:\n{self.log_tail(node_id, 15)}"
+                    )
             return len(self.statuses()) == sum(1 for n in self.nodes.values() if n.running())
 
         wait_until(all_up, timeout_s, "every node to serve gRPC")
@@ -317,8 +360,12 @@ class LocalCluster:
     def __enter__(self) -> LocalCluster:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     # --------------------------------------------------------------------- gRPC
@@ -340,13 +387,17 @@ class LocalCluster:
         """One call through the client library, as an engine or the CLI makes it: to whichever
         running node leads, retried across elections with the same request within `budget_s`."""
         running = [n.grpc_address for n in self.nodes.values() if n.running()]
-        policy = RetryPolicy(budget_ms=int(budget_s * 1000), call_timeout_ms=min(10_000, int(budget_s * 1000)))
+        policy = RetryPolicy(
+            budget_ms=int(budget_s * 1000), call_timeout_ms=min(10_000, int(budget_s * 1000))
+        )
         with CoordinatorClient(running, retry=policy) as client:
             return client.call(service, method, request)
 
     def status(self, node_id: str, timeout_s: float = 1.0) -> admin_pb2.StatusResponse:
         stub = admin_pb2_grpc.AdminStub(self.channel(node_id))  # type: ignore[no-untyped-call]
-        response: admin_pb2.StatusResponse = stub.Status(admin_pb2.StatusRequest(), timeout=timeout_s)
+        response: admin_pb2.StatusResponse = stub.Status(
+            admin_pb2.StatusRequest(), timeout=timeout_s
+        )
         return response
 
     def statuses(self) -> dict[str, admin_pb2.StatusResponse]:
@@ -372,6 +423,7 @@ class LocalCluster:
 
     def wait_converged(self, timeout_s: float = 30.0) -> str:
         """Waits until every running node has applied the same index with the same digest."""
+
         def same() -> str | None:
             seen = self.statuses()
             running = [nid for nid, n in self.nodes.items() if n.running()]
@@ -387,13 +439,18 @@ class LocalCluster:
         (works while writes keep flowing, unlike wait_converged). Returns that index."""
         leader = self.wait_for_leader(timeout_s)
         target = self.status(leader).commit_index
-        wait_until(lambda: self.status(node_id).applied_index >= target, timeout_s,
-                   f"{node_id} to apply index {target}")
+        wait_until(
+            lambda: self.status(node_id).applied_index >= target,
+            timeout_s,
+            f"{node_id} to apply index {target}",
+        )
         return target
 
     def log_tail(self, node_id: str, lines: int = 30) -> str:
         return self.nodes[node_id].process.log_tail(lines)
 
     def log_tails(self, lines: int = 30) -> str:
-        return "\n".join(f"----- {nid} ({n.log_path}) -----\n{self.log_tail(nid, lines)}"
-                         for nid, n in self.nodes.items())
+        return "\n".join(
+            f"----- {nid} ({n.log_path}) -----\n{self.log_tail(nid, lines)}"
+            for nid, n in self.nodes.items()
+        )

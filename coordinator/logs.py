@@ -23,7 +23,8 @@ class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         term, epoch = (0, 0)
         if self.context is not None:
-            with contextlib.suppress(Exception):  # never fail a log line while the node starts or stops
+            # never fail a log line while the node starts or stops
+            with contextlib.suppress(Exception):
                 term, epoch = self.context()
         record.node_id, record.term, record.epoch = self.node_id, term, epoch
         return True
@@ -33,15 +34,21 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname, "logger": record.name, "node_id": getattr(record, "node_id", ""),
-            "term": getattr(record, "term", 0), "epoch": getattr(record, "epoch", 0), "msg": record.getMessage(),
+            "level": record.levelname,
+            "logger": record.name,
+            "node_id": getattr(record, "node_id", ""),
+            "term": getattr(record, "term", 0),
+            "epoch": getattr(record, "epoch", 0),
+            "msg": record.getMessage(),
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry)
 
 
-TEXT_FORMAT = "%(asctime)s %(levelname)s node=%(node_id)s term=%(term)s epoch=%(epoch)s %(name)s: %(message)s"
+TEXT_FORMAT = (
+    "%(asctime)s %(levelname)s node=%(node_id)s term=%(term)s epoch=%(epoch)s %(name)s: %(message)s"
+)
 
 
 def configure(node_id: str, log_format: str = "text", level: int = logging.INFO) -> _ContextFilter:
@@ -49,7 +56,9 @@ def configure(node_id: str, log_format: str = "text", level: int = logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
     context_filter = _ContextFilter(node_id, None)
     handler.addFilter(context_filter)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(
+        JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

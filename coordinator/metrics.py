@@ -21,23 +21,58 @@ from coordinator.replication.roles import Role
 if TYPE_CHECKING:
     from coordinator.replication.raft import RaftNode
 
-FAST_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+FAST_BUCKETS = (
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
+)
 
 
 class NodeMetrics:
     def __init__(self, node_id: str) -> None:
         self.node_id = node_id
         self.registry = CollectorRegistry()
-        self.fsync_seconds = Histogram("coordinator_raft_fsync_seconds", "Raft log fsync (group commit) latency",
-                                       buckets=FAST_BUCKETS, registry=self.registry)
-        self.apply_seconds = Histogram("coordinator_apply_seconds", "State machine apply latency per command",
-                                       buckets=FAST_BUCKETS, registry=self.registry)
-        self.commands = Counter("coordinator_commands_total", "Commands applied, by type and outcome",
-                                ["type", "outcome"], registry=self.registry)
-        self.refusals = Counter("coordinator_refusals_total", "Commands refused by the state machine, by reason",
-                                ["reason"], registry=self.registry)
-        self.proposals = Histogram("coordinator_propose_seconds", "gRPC proposals from submission to apply",
-                                   ["outcome"], buckets=FAST_BUCKETS, registry=self.registry)
+        self.fsync_seconds = Histogram(
+            "coordinator_raft_fsync_seconds",
+            "Raft log fsync (group commit) latency",
+            buckets=FAST_BUCKETS,
+            registry=self.registry,
+        )
+        self.apply_seconds = Histogram(
+            "coordinator_apply_seconds",
+            "State machine apply latency per command",
+            buckets=FAST_BUCKETS,
+            registry=self.registry,
+        )
+        self.commands = Counter(
+            "coordinator_commands_total",
+            "Commands applied, by type and outcome",
+            ["type", "outcome"],
+            registry=self.registry,
+        )
+        self.refusals = Counter(
+            "coordinator_refusals_total",
+            "Commands refused by the state machine, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.proposals = Histogram(
+            "coordinator_propose_seconds",
+            "gRPC proposals from submission to apply",
+            ["outcome"],
+            buckets=FAST_BUCKETS,
+            registry=self.registry,
+        )
         self._raft: Callable[[], RaftNode | None] = lambda: None
         self.registry.register(_StateCollector(self))
         self._server: Any = None
@@ -78,56 +113,109 @@ class _StateCollector(Collector):
         status = raft.status()
         state = raft.replicated
         leadership, open_orders, halted = state.read(
-            lambda s: (s.leadership(), s.open_order_count(), s.halted))
+            lambda s: (s.leadership(), s.open_order_count(), s.halted)
+        )
 
-        def gauge(name: str, doc: str, value: float, labels: dict[str, str] | None = None) -> GaugeMetricFamily:
+        def gauge(
+            name: str, doc: str, value: float, labels: dict[str, str] | None = None
+        ) -> GaugeMetricFamily:
             family = GaugeMetricFamily(name, doc, labels=list(labels or {}))
             family.add_metric(list((labels or {}).values()), value)
             return family
 
-        role = GaugeMetricFamily("coordinator_raft_role", "1 for this node's Raft role", labels=["role"])
+        role = GaugeMetricFamily(
+            "coordinator_raft_role", "1 for this node's Raft role", labels=["role"]
+        )
         for each in Role:
             role.add_metric([each.label], 1.0 if status.role == each else 0.0)
         yield role
         yield gauge("coordinator_raft_term", "Current Raft term", status.term)
-        yield gauge("coordinator_raft_commit_index", "Highest committed log index", status.commit_index)
-        yield gauge("coordinator_raft_applied_index", "Highest applied log index", status.applied_index)
-        yield gauge("coordinator_raft_last_log_index", "Last index in this node's log", status.last_log_index)
-        yield gauge("coordinator_raft_has_quorum", "1 if connected to a majority of voters",
-                    1.0 if raft.has_quorum() else 0.0)
+        yield gauge(
+            "coordinator_raft_commit_index", "Highest committed log index", status.commit_index
+        )
+        yield gauge(
+            "coordinator_raft_applied_index", "Highest applied log index", status.applied_index
+        )
+        yield gauge(
+            "coordinator_raft_last_log_index",
+            "Last index in this node's log",
+            status.last_log_index,
+        )
+        yield gauge(
+            "coordinator_raft_has_quorum",
+            "1 if connected to a majority of voters",
+            1.0 if raft.has_quorum() else 0.0,
+        )
         counters = raft.counters()
-        yield gauge("coordinator_raft_elections_total", "Elections this node started", counters.elections_started)
-        yield gauge("coordinator_raft_leader_changes_total", "Times this node became or stopped being leader",
-                    counters.leader_changes)
-        yield gauge("coordinator_raft_acked_entries_truncated_total",
-                    "Acknowledged log entries this node truncated (must stay 0)", counters.acked_entries_truncated)
-        yield gauge("coordinator_raft_prevote_rounds_total", "Pre-vote rounds this node started",
-                    counters.prevote_rounds)
-        yield gauge("coordinator_raft_commits_held_total",
-                    "Commit-index advances refused because the message proved nothing about the log",
-                    counters.commits_held)
-        yield gauge("coordinator_raft_foreign_peers_refused_total",
-                    "Raft connections refused because the peer named another cluster (or none)",
-                    counters.foreign_peers_refused)
-        yield gauge("coordinator_raft_members", "Voters in this node's configuration", len(status.members))
-        lag = GaugeMetricFamily("coordinator_raft_follower_lag_entries",
-                                "Entries a follower is behind the leader (on the leader only)", labels=["peer"])
+        yield gauge(
+            "coordinator_raft_elections_total",
+            "Elections this node started",
+            counters.elections_started,
+        )
+        yield gauge(
+            "coordinator_raft_leader_changes_total",
+            "Times this node became or stopped being leader",
+            counters.leader_changes,
+        )
+        yield gauge(
+            "coordinator_raft_acked_entries_truncated_total",
+            "Acknowledged log entries this node truncated (must stay 0)",
+            counters.acked_entries_truncated,
+        )
+        yield gauge(
+            "coordinator_raft_prevote_rounds_total",
+            "Pre-vote rounds this node started",
+            counters.prevote_rounds,
+        )
+        yield gauge(
+            "coordinator_raft_commits_held_total",
+            "Commit-index advances refused because the message proved nothing about the log",
+            counters.commits_held,
+        )
+        yield gauge(
+            "coordinator_raft_foreign_peers_refused_total",
+            "Raft connections refused because the peer named another cluster (or none)",
+            counters.foreign_peers_refused,
+        )
+        yield gauge(
+            "coordinator_raft_members", "Voters in this node's configuration", len(status.members)
+        )
+        lag = GaugeMetricFamily(
+            "coordinator_raft_follower_lag_entries",
+            "Entries a follower is behind the leader (on the leader only)",
+            labels=["peer"],
+        )
         if status.role == Role.LEADER:
             for member in status.members:
                 if not member.is_self:
-                    lag.add_metric([member.node_id], max(0, status.last_log_index - member.match_index))
+                    lag.add_metric(
+                        [member.node_id], max(0, status.last_log_index - member.match_index)
+                    )
         yield lag
-        yield gauge("coordinator_epoch", "Last granted epoch of the execution role", leadership.epoch)
-        yield gauge("coordinator_engine_active", "1 while an engine holds the execution role",
-                    1.0 if leadership.holder else 0.0)
-        holder = GaugeMetricFamily("coordinator_engine_holder", "1 for the engine holding the execution role",
-                                   labels=["engine"])
+        yield gauge(
+            "coordinator_epoch", "Last granted epoch of the execution role", leadership.epoch
+        )
+        yield gauge(
+            "coordinator_engine_active",
+            "1 while an engine holds the execution role",
+            1.0 if leadership.holder else 0.0,
+        )
+        holder = GaugeMetricFamily(
+            "coordinator_engine_holder",
+            "1 for the engine holding the execution role",
+            labels=["engine"],
+        )
         if leadership.holder is not None:
             holder.add_metric([leadership.holder.engine_id], 1.0)
         yield holder
         remaining = state.lease_remaining_ms()
-        yield gauge("coordinator_lease_remaining_ms", "Lease left as the Raft leader times it (-1 elsewhere)",
-                    -1 if remaining is None or leadership.holder is None else remaining)
+        yield gauge(
+            "coordinator_lease_remaining_ms",
+            "Lease left as the Raft leader times it (-1 elsewhere)",
+            -1 if remaining is None or leadership.holder is None else remaining,
+        )
         yield gauge("coordinator_open_orders", "Open (not terminal) orders", open_orders)
         yield gauge("coordinator_halted", "1 while the kill switch is on", 1.0 if halted else 0.0)
-        yield gauge("coordinator_scrape_timestamp_seconds", "When this scrape was produced", time.time())
+        yield gauge(
+            "coordinator_scrape_timestamp_seconds", "When this scrape was produced", time.time()
+        )

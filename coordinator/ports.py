@@ -40,12 +40,16 @@ def outside_ephemeral() -> list[int]:
     return [*range(1024, low), *range(high + 1, 65536)]
 
 
-def free_ports(count: int, host: str = "127.0.0.1", accept: Callable[[int], bool] | None = None) -> list[int]:
+def free_ports(
+    count: int, host: str = "127.0.0.1", accept: Callable[[int], bool] | None = None
+) -> list[int]:
     """`count` distinct ports that nothing holds right now (each was bound, without address
     reuse, then released). `accept` narrows the choice (say, to ports whose address sorts above
     another's); it then picks among every port outside the ephemeral range, not only the usual
     band, so a narrow condition can still be met."""
-    pool: Sequence[int] = candidate_ports() if accept is None else [p for p in outside_ephemeral() if accept(p)]
+    pool: Sequence[int] = (
+        candidate_ports() if accept is None else [p for p in outside_ephemeral() if accept(p)]
+    )
     if not pool:
         raise RuntimeError(f"no port outside the ephemeral range meets the condition on {host}")
     held: list[socket.socket] = []
@@ -61,7 +65,9 @@ def free_ports(count: int, host: str = "127.0.0.1", accept: Callable[[int], bool
                 continue
             held.append(probe)
         if len(held) < count:
-            raise RuntimeError(f"found only {len(held)} of {count} free ports in {min(pool)}-{max(pool)} on {host}")
+            raise RuntimeError(
+                f"found only {len(held)} of {count} free ports in {min(pool)}-{max(pool)} on {host}"
+            )
         return [probe.getsockname()[1] for probe in held]
     finally:
         for probe in held:

@@ -17,25 +17,44 @@ from coordinator.v1 import engine_pb2
 MakeCluster = Callable[..., LocalCluster]  # the make_cluster fixture (tests/conftest.py)
 
 
-def order_request(epoch: int, cid: str, engine_id: str = "e1", **fields: Any) -> engine_pb2.SubmitOrderRequest:
+def order_request(
+    epoch: int, cid: str, engine_id: str = "e1", **fields: Any
+) -> engine_pb2.SubmitOrderRequest:
     """A valid order (buy 1 BTC-USD at 100 for account A1); `fields` override any part of it."""
-    request: dict[str, Any] = dict(engine_id=engine_id, epoch=epoch, client_order_id=cid, account="A1",
-                                   instrument="BTC-USD", side=Side.BUY, quantity="1", price="100")
+    request: dict[str, Any] = dict(
+        engine_id=engine_id,
+        epoch=epoch,
+        client_order_id=cid,
+        account="A1",
+        instrument="BTC-USD",
+        side=Side.BUY,
+        quantity="1",
+        price="100",
+    )
     request.update(fields)
     return engine_pb2.SubmitOrderRequest(**request)
 
 
 def grant(client: CoordinatorClient, engine_id: str = "e1", ttl_ms: int = 600_000) -> int:
-    """Campaigns for `engine_id` with a fresh request id; asserts it was granted and returns the epoch."""
-    response = client.call("Engine", "Campaign", engine_pb2.CampaignRequest(
-        engine_id=engine_id, ttl_ms=ttl_ms, request_id=f"{engine_id}-{time.monotonic_ns()}"))
+    """Campaigns for `engine_id` with a fresh request id; asserts it was granted and returns the
+    epoch."""
+    response = client.call(
+        "Engine",
+        "Campaign",
+        engine_pb2.CampaignRequest(
+            engine_id=engine_id, ttl_ms=ttl_ms, request_id=f"{engine_id}-{time.monotonic_ns()}"
+        ),
+    )
     assert response.granted, response
     return int(response.epoch)
 
 
-def submit(client: CoordinatorClient, epoch: int, cid: str, engine_id: str = "e1") -> engine_pb2.SubmitOrderResponse:
-    response: engine_pb2.SubmitOrderResponse = client.call("Engine", "SubmitOrder",
-                                                           order_request(epoch, cid, engine_id))
+def submit(
+    client: CoordinatorClient, epoch: int, cid: str, engine_id: str = "e1"
+) -> engine_pb2.SubmitOrderResponse:
+    response: engine_pb2.SubmitOrderResponse = client.call(
+        "Engine", "SubmitOrder", order_request(epoch, cid, engine_id)
+    )
     return response
 
 
@@ -45,8 +64,13 @@ class Writer:
     `epoch` through the client library (which retries ambiguous outcomes with the same
     client_order_id); `submit_one(client_order_id)` replaces that (say, a session's call)."""
 
-    def __init__(self, client: CoordinatorClient, epoch: int, prefix: str,
-                 submit_one: Callable[[str], Any] | None = None) -> None:
+    def __init__(
+        self,
+        client: CoordinatorClient,
+        epoch: int,
+        prefix: str,
+        submit_one: Callable[[str], Any] | None = None,
+    ) -> None:
         self.client = CoordinatorClient(client.addresses, retry=RetryPolicy(budget_ms=3000))
         self.epoch, self.prefix = epoch, prefix
         self.submit_one = submit_one or (lambda cid: submit(self.client, self.epoch, cid))

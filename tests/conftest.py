@@ -25,19 +25,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture
 def has_failed(request: pytest.FixtureRequest) -> Callable[[], bool]:
     """Whether the test's setup or call has failed, for a finalizer deciding to print node logs."""
-    return lambda: any(getattr(request.node, f"report_{when}", None) is not None
-                       and getattr(request.node, f"report_{when}").failed for when in ("setup", "call"))
+    return lambda: any(
+        getattr(request.node, f"report_{when}", None) is not None
+        and getattr(request.node, f"report_{when}").failed
+        for when in ("setup", "call")
+    )
 
 
 @pytest.fixture
-def make_cluster(has_failed: Callable[[], bool], tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[MakeCluster]:
+def make_cluster(
+    has_failed: Callable[[], bool], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MakeCluster]:
     """Builds clusters of real node processes: `make_cluster(size=3, timing={...}).start()`."""
     clusters: list[LocalCluster] = []
 
     def build(size: int = 3, timing: dict[str, Any] | None = None, **kwargs: Any) -> LocalCluster:
         base = tmp_path_factory.mktemp("cluster")
-        cluster = LocalCluster(size=size, base_dir=base, timing={**TEST_TIMING, **(timing or {})}, **kwargs)
+        cluster = LocalCluster(
+            size=size, base_dir=base, timing={**TEST_TIMING, **(timing or {})}, **kwargs
+        )
         clusters.append(cluster)
         return cluster
 

@@ -25,8 +25,22 @@ from chaos.toxiproxy.client import (
     ToxiproxyNotFound,
     ToxiproxyUnavailable,
 )
-from chaos.toxiproxy.faults import BOTH_STREAMS, bandwidth, blackhole, cut, latency, reset_peer, slicer
-from chaos.toxiproxy.server import INSTALL_HINT, ToxiproxyServer, find_server_binary, free_port, repository_root
+from chaos.toxiproxy.faults import (
+    BOTH_STREAMS,
+    bandwidth,
+    blackhole,
+    cut,
+    latency,
+    reset_peer,
+    slicer,
+)
+from chaos.toxiproxy.server import (
+    INSTALL_HINT,
+    ToxiproxyServer,
+    find_server_binary,
+    free_port,
+    repository_root,
+)
 
 __all__ = [
     "BOTH_STREAMS",

@@ -130,7 +130,9 @@ class ToxiproxyClient:
         listing = self._call("GET", "/proxies", "list proxies").json()
         return {name: _proxy(fields) for name, fields in listing.items()}
 
-    def create_proxy(self, name: str, upstream: str, listen: str = f"{LOCALHOST}:0", enabled: bool = True) -> Proxy:
+    def create_proxy(
+        self, name: str, upstream: str, listen: str = f"{LOCALHOST}:0", enabled: bool = True
+    ) -> Proxy:
         """Creates a proxy from `listen` to `upstream` ("host:port"). Port 0 lets the server pick
         a free port; the returned `Proxy.listen_port` is the one it bound."""
         payload = {"name": name, "upstream": upstream, "listen": listen, "enabled": enabled}
@@ -179,19 +181,40 @@ class ToxiproxyClient:
             self.enable_proxy(name)
 
     def toxics(self, proxy_name: str) -> list[Toxic]:
-        listing = self._call("GET", f"/proxies/{proxy_name}/toxics", f"list toxics of proxy {proxy_name!r}").json()
+        listing = self._call(
+            "GET", f"/proxies/{proxy_name}/toxics", f"list toxics of proxy {proxy_name!r}"
+        ).json()
         return [_toxic(proxy_name, fields) for fields in listing]
 
-    def add_toxic(self, proxy_name: str, toxic_name: str, toxic_type: str, attributes: Mapping[str, int],
-                  stream: Stream = "downstream", toxicity: float = 1.0) -> Toxic:
+    def add_toxic(
+        self,
+        proxy_name: str,
+        toxic_name: str,
+        toxic_type: str,
+        attributes: Mapping[str, int],
+        stream: Stream = "downstream",
+        toxicity: float = 1.0,
+    ) -> Toxic:
         """Installs a toxic. Toxic names are unique per proxy (a duplicate is a 409)."""
-        payload = {"name": toxic_name, "type": toxic_type, "stream": stream, "toxicity": toxicity,
-                   "attributes": dict(attributes)}
+        payload = {
+            "name": toxic_name,
+            "type": toxic_type,
+            "stream": stream,
+            "toxicity": toxicity,
+            "attributes": dict(attributes),
+        }
         action = f"add {toxic_type} toxic {toxic_name!r} to proxy {proxy_name!r}"
-        return _toxic(proxy_name, self._call("POST", f"/proxies/{proxy_name}/toxics", action, payload).json())
+        return _toxic(
+            proxy_name, self._call("POST", f"/proxies/{proxy_name}/toxics", action, payload).json()
+        )
 
-    def update_toxic(self, proxy_name: str, toxic_name: str, attributes: Mapping[str, int] | None = None,
-                     toxicity: float | None = None) -> Toxic:
+    def update_toxic(
+        self,
+        proxy_name: str,
+        toxic_name: str,
+        attributes: Mapping[str, int] | None = None,
+        toxicity: float | None = None,
+    ) -> Toxic:
         """Changes some attributes and/or the toxicity of an installed toxic; what is not given
         keeps its value. Its type and stream cannot change."""
         payload: dict[str, Any] = {}
@@ -200,19 +223,31 @@ class ToxiproxyClient:
         if toxicity is not None:
             payload["toxicity"] = toxicity
         action = f"update toxic {toxic_name!r} of proxy {proxy_name!r}"
-        return _toxic(proxy_name, self._call("PATCH", f"/proxies/{proxy_name}/toxics/{toxic_name}", action,
-                                             payload).json())
+        return _toxic(
+            proxy_name,
+            self._call(
+                "PATCH", f"/proxies/{proxy_name}/toxics/{toxic_name}", action, payload
+            ).json(),
+        )
 
     def remove_toxic(self, proxy_name: str, toxic_name: str) -> None:
-        self._call("DELETE", f"/proxies/{proxy_name}/toxics/{toxic_name}",
-                   f"remove toxic {toxic_name!r} from proxy {proxy_name!r}")
+        self._call(
+            "DELETE",
+            f"/proxies/{proxy_name}/toxics/{toxic_name}",
+            f"remove toxic {toxic_name!r} from proxy {proxy_name!r}",
+        )
 
     def reset(self) -> None:
         """Removes every toxic from every proxy and enables every proxy."""
         self._call("POST", "/reset", "reset")
 
-    def _call(self, method: Literal["GET", "POST", "PATCH", "DELETE"], path: str, action: str,
-              payload: Mapping[str, Any] | None = None) -> requests.Response:
+    def _call(
+        self,
+        method: Literal["GET", "POST", "PATCH", "DELETE"],
+        path: str,
+        action: str,
+        payload: Mapping[str, Any] | None = None,
+    ) -> requests.Response:
         try:
             if method == "PATCH":
                 response = requests.patch(self.url + path, json=payload, timeout=self.timeout_s)
@@ -230,11 +265,15 @@ class ToxiproxyClient:
         except InvalidToxic as exc:
             raise ToxiproxyApiError(action, 400, _server_message(exc)) from exc
         except requests.RequestException as exc:
-            raise ToxiproxyApiError(action, None, f"{type(exc).__name__} talking to {self.url}: {exc}") from exc
+            raise ToxiproxyApiError(
+                action, None, f"{type(exc).__name__} talking to {self.url}: {exc}"
+            ) from exc
         if not isinstance(response, requests.Response):
             raise ToxiproxyApiError(action, None, f"unexpected answer {response!r}")
         if not response.ok:
-            raise ToxiproxyApiError(action, response.status_code, _server_message_text(response.text))
+            raise ToxiproxyApiError(
+                action, response.status_code, _server_message_text(response.text)
+            )
         return response
 
 
@@ -260,13 +299,22 @@ def _server_message_text(text: str) -> str:
 
 
 def _proxy(fields: Mapping[str, Any]) -> Proxy:
-    return Proxy(name=str(fields["name"]), listen=str(fields["listen"]), upstream=str(fields["upstream"]),
-                 enabled=bool(fields["enabled"]))
+    return Proxy(
+        name=str(fields["name"]),
+        listen=str(fields["listen"]),
+        upstream=str(fields["upstream"]),
+        enabled=bool(fields["enabled"]),
+    )
 
 
 def _toxic(proxy_name: str, fields: Mapping[str, Any]) -> Toxic:
     stream: Stream = "upstream" if fields["stream"] == "upstream" else "downstream"
     attributes = {str(key): int(value) for key, value in (fields.get("attributes") or {}).items()}
-    return Toxic(proxy=proxy_name, name=str(fields["name"]), type=str(fields["type"]), stream=stream,
-                 toxicity=float(fields["toxicity"]), attributes=attributes)
-
+    return Toxic(
+        proxy=proxy_name,
+        name=str(fields["name"]),
+        type=str(fields["type"]),
+        stream=stream,
+        toxicity=float(fields["toxicity"]),
+        attributes=attributes,
+    )

@@ -39,8 +39,10 @@ def _proxy_names(proxy_names: str | Iterable[str]) -> tuple[str, ...]:
 
 def _raise_if_not_healed(fault: str, failures: Sequence[ToxiproxyError]) -> None:
     if failures:
-        raise ToxiproxyError(f"healing {fault} failed {len(failures)} time(s), the network may still be faulty: "
-                             + "; ".join(str(failure) for failure in failures)) from failures[0]
+        raise ToxiproxyError(
+            f"healing {fault} failed {len(failures)} time(s), the network may still be faulty: "
+            + "; ".join(str(failure) for failure in failures)
+        ) from failures[0]
 
 
 @contextlib.contextmanager
@@ -66,8 +68,13 @@ def cut(client: ToxiproxyClient, proxy_names: str | Iterable[str]) -> Iterator[N
 
 
 @contextlib.contextmanager
-def _toxic_fault(client: ToxiproxyClient, proxy_names: str | Iterable[str], toxic_type: str,
-                 attributes: Mapping[str, int], streams: Sequence[Stream]) -> Iterator[tuple[Toxic, ...]]:
+def _toxic_fault(
+    client: ToxiproxyClient,
+    proxy_names: str | Iterable[str],
+    toxic_type: str,
+    attributes: Mapping[str, int],
+    streams: Sequence[Stream],
+) -> Iterator[tuple[Toxic, ...]]:
     installed: list[Toxic] = []
     try:
         for proxy_name in _proxy_names(proxy_names):
@@ -75,7 +82,9 @@ def _toxic_fault(client: ToxiproxyClient, proxy_names: str | Iterable[str], toxi
                 # Unique per process and call, so nested or overlapping faults never collide, and
                 # readable in the server's log: `latency-upstream-4242-7`.
                 toxic_name = f"{toxic_type}-{stream}-{os.getpid()}-{next(_toxic_serial)}"
-                installed.append(client.add_toxic(proxy_name, toxic_name, toxic_type, attributes, stream))
+                installed.append(
+                    client.add_toxic(proxy_name, toxic_name, toxic_type, attributes, stream)
+                )
         yield tuple(installed)
     finally:
         failures: list[ToxiproxyError] = []
@@ -89,37 +98,60 @@ def _toxic_fault(client: ToxiproxyClient, proxy_names: str | Iterable[str], toxi
         _raise_if_not_healed(f"{toxic_type} on {[toxic.proxy for toxic in installed]}", failures)
 
 
-def blackhole(client: ToxiproxyClient, proxy_names: str | Iterable[str],
-              streams: Sequence[Stream] = BOTH_STREAMS) -> contextlib.AbstractContextManager[tuple[Toxic, ...]]:
+def blackhole(
+    client: ToxiproxyClient,
+    proxy_names: str | Iterable[str],
+    streams: Sequence[Stream] = BOTH_STREAMS,
+) -> contextlib.AbstractContextManager[tuple[Toxic, ...]]:
     """Connections are accepted but data is silently dropped (a `timeout` toxic with timeout=0),
     so reads time out instead of failing. Healing closes the connections that were blackholed."""
     return _toxic_fault(client, proxy_names, "timeout", {"timeout": 0}, streams)
 
 
-def latency(client: ToxiproxyClient, proxy_names: str | Iterable[str], latency_ms: int, jitter_ms: int = 0,
-            streams: Sequence[Stream] = BOTH_STREAMS) -> contextlib.AbstractContextManager[tuple[Toxic, ...]]:
+def latency(
+    client: ToxiproxyClient,
+    proxy_names: str | Iterable[str],
+    latency_ms: int,
+    jitter_ms: int = 0,
+    streams: Sequence[Stream] = BOTH_STREAMS,
+) -> contextlib.AbstractContextManager[tuple[Toxic, ...]]:
     """Delays data by `latency_ms` +/- `jitter_ms` in each stream, so a round trip through both
     streams takes about twice `latency_ms` longer."""
-    return _toxic_fault(client, proxy_names, "latency", {"latency": latency_ms, "jitter": jitter_ms}, streams)
+    return _toxic_fault(
+        client, proxy_names, "latency", {"latency": latency_ms, "jitter": jitter_ms}, streams
+    )
 
 
-def bandwidth(client: ToxiproxyClient, proxy_names: str | Iterable[str], rate_kb: int,
-              streams: Sequence[Stream] = BOTH_STREAMS) -> contextlib.AbstractContextManager[tuple[Toxic, ...]]:
+def bandwidth(
+    client: ToxiproxyClient,
+    proxy_names: str | Iterable[str],
+    rate_kb: int,
+    streams: Sequence[Stream] = BOTH_STREAMS,
+) -> contextlib.AbstractContextManager[tuple[Toxic, ...]]:
     """Limits each stream to `rate_kb` KB/s."""
     return _toxic_fault(client, proxy_names, "bandwidth", {"rate": rate_kb}, streams)
 
 
-def slicer(client: ToxiproxyClient, proxy_names: str | Iterable[str], average_size: int, size_variation: int,
-           delay_us: int, streams: Sequence[Stream] = BOTH_STREAMS
-           ) -> contextlib.AbstractContextManager[tuple[Toxic, ...]]:
+def slicer(
+    client: ToxiproxyClient,
+    proxy_names: str | Iterable[str],
+    average_size: int,
+    size_variation: int,
+    delay_us: int,
+    streams: Sequence[Stream] = BOTH_STREAMS,
+) -> contextlib.AbstractContextManager[tuple[Toxic, ...]]:
     """Cuts data into packets of `average_size` +/- `size_variation` bytes, `delay_us`
     microseconds apart: exercises framing code that assumes one read is one message."""
     attributes = {"average_size": average_size, "size_variation": size_variation, "delay": delay_us}
     return _toxic_fault(client, proxy_names, "slicer", attributes, streams)
 
 
-def reset_peer(client: ToxiproxyClient, proxy_names: str | Iterable[str], timeout_ms: int,
-               streams: Sequence[Stream] = BOTH_STREAMS) -> contextlib.AbstractContextManager[tuple[Toxic, ...]]:
+def reset_peer(
+    client: ToxiproxyClient,
+    proxy_names: str | Iterable[str],
+    timeout_ms: int,
+    streams: Sequence[Stream] = BOTH_STREAMS,
+) -> contextlib.AbstractContextManager[tuple[Toxic, ...]]:
     """Resets connections (TCP RST, "connection reset by peer") `timeout_ms` after data arrives;
     0 resets them at once."""
     return _toxic_fault(client, proxy_names, "reset_peer", {"timeout": timeout_ms}, streams)

@@ -15,10 +15,17 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from chaos.toxiproxy.client import LOCALHOST, ToxiproxyApiError, ToxiproxyClient, ToxiproxyUnavailable
+from chaos.toxiproxy.client import (
+    LOCALHOST,
+    ToxiproxyApiError,
+    ToxiproxyClient,
+    ToxiproxyUnavailable,
+)
 from coordinator.ports import free_ports
 
-INSTALL_HINT = "run scripts/install-toxiproxy to build it into .tools/bin (or set $TOXIPROXY_SERVER)"
+INSTALL_HINT = (
+    "run scripts/install-toxiproxy to build it into .tools/bin (or set $TOXIPROXY_SERVER)"
+)
 
 
 def repository_root() -> Path | None:
@@ -41,11 +48,18 @@ def find_server_binary() -> Path:
     else:
         root = repository_root()
         if root is None:
-            raise ToxiproxyUnavailable(f"toxiproxy-server: no pyproject.toml above {__file__}; {INSTALL_HINT}")
-        candidate, source = root / ".tools" / "bin" / "toxiproxy-server", "the repository's .tools/bin"
+            raise ToxiproxyUnavailable(
+                f"toxiproxy-server: no pyproject.toml above {__file__}; {INSTALL_HINT}"
+            )
+        candidate, source = (
+            root / ".tools" / "bin" / "toxiproxy-server",
+            "the repository's .tools/bin",
+        )
     if not candidate.is_file() or not os.access(candidate, os.X_OK):
-        raise ToxiproxyUnavailable(f"toxiproxy-server not found or not executable at {candidate} (from {source}); "
-                                   f"{INSTALL_HINT}")
+        raise ToxiproxyUnavailable(
+            f"toxiproxy-server not found or not executable at {candidate} (from {source}); "
+            f"{INSTALL_HINT}"
+        )
     return candidate
 
 
@@ -67,9 +81,17 @@ class ToxiproxyServer:
     START_ATTEMPTS_ON_FREE_PORT = 3
     READY_POLL_INTERVAL_S = 0.02
 
-    def __init__(self, port: int | None = None, *, binary: Path | None = None, log_path: Path | None = None,
-                 log_level: str = "info", seed: int | None = None, start_timeout_s: float = 5.0,
-                 stop_timeout_s: float = 3.0) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        binary: Path | None = None,
+        log_path: Path | None = None,
+        log_level: str = "info",
+        seed: int | None = None,
+        start_timeout_s: float = 5.0,
+        stop_timeout_s: float = 3.0,
+    ) -> None:
         self.binary = binary if binary is not None else find_server_binary()
         self.host = LOCALHOST
         self.port = port if port is not None else 0
@@ -150,8 +172,12 @@ class ToxiproxyServer:
     def __enter__(self) -> ToxiproxyServer:
         return self if self._process is not None else self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def _launch(self) -> None:
@@ -165,8 +191,13 @@ class ToxiproxyServer:
         with self._log_path.open("ab") as log:
             self._log_offset = log.tell()
             # The child keeps its own copy of the descriptor; ours can close at once.
-            self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                             env={**os.environ, "LOG_LEVEL": self._log_level})
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "LOG_LEVEL": self._log_level},
+            )
         self.pid = self._process.pid
 
     def _await_ready(self) -> None:
@@ -188,20 +219,26 @@ class ToxiproxyServer:
             if time.monotonic() >= deadline:
                 break
             time.sleep(self.READY_POLL_INTERVAL_S)
-        raise ToxiproxyUnavailable(f"toxiproxy-server (PID {self.pid}) did not answer GET {self.url}/version "
-                                   f"within {self._start_timeout_s:.1f}s; last: {last}; log tail:\n{self.log_tail()}")
+        raise ToxiproxyUnavailable(
+            f"toxiproxy-server (PID {self.pid}) did not answer GET {self.url}/version within "
+            f"{self._start_timeout_s:.1f}s; last: {last}; log tail:\n{self.log_tail()}"
+        )
 
     def _raise_if_failed(self) -> None:
         process = self._process
         assert process is not None
         if process.poll() is not None:
-            raise ToxiproxyUnavailable(f"toxiproxy-server (PID {self.pid}) exited with {process.returncode} "
-                                       f"before answering on {self.url}; log tail:\n{self.log_tail()}")
+            raise ToxiproxyUnavailable(
+                f"toxiproxy-server (PID {self.pid}) exited with {process.returncode} before "
+                f"answering on {self.url}; log tail:\n{self.log_tail()}"
+            )
         # When its API port is taken, the server logs the error and keeps running without an API
         # (v2.12.0 does not exit), so the log is the only place that says so.
         if self._log_path is not None and _API_FAILED_MARK in self._log_since_launch():
-            raise _ApiPortTaken(f"toxiproxy-server (PID {self.pid}) could not serve its API on {self.url}; "
-                                f"log tail:\n{self.log_tail()}")
+            raise _ApiPortTaken(
+                f"toxiproxy-server (PID {self.pid}) could not serve its API on {self.url}; log "
+                f"tail:\n{self.log_tail()}"
+            )
 
 
 class _ApiPortTaken(ToxiproxyUnavailable):

@@ -20,9 +20,21 @@ def audit() -> None:
 
 
 @audit.command("export")
-@click.option("--from", "from_index", default=0, show_default=True, help="First log index to export.")
-@click.option("--node", "node_address", default="", help="The node to read (default: the first reachable one).")
-@click.option("--output", type=click.File("w"), default="-", help="Where to write JSON lines (default stdout).")
+@click.option(
+    "--from", "from_index", default=0, show_default=True, help="First log index to export."
+)
+@click.option(
+    "--node",
+    "node_address",
+    default="",
+    help="The node to read (default: the first reachable one).",
+)
+@click.option(
+    "--output",
+    type=click.File("w"),
+    default="-",
+    help="Where to write JSON lines (default stdout).",
+)
 @cluster_command
 def audit_export(ops: Operator, from_index: int, node_address: str, output: Any) -> None:
     """Every state change as JSON lines: index, term, command, epoch, engine, leader-stamped time,
@@ -39,7 +51,9 @@ def audit_export(ops: Operator, from_index: int, node_address: str, output: Any)
             with grpc.insecure_channel(address) as channel:
                 stub = admin_pb2_grpc.AdminStub(channel)  # type: ignore[no-untyped-call]
                 count = 0
-                for batch in stub.ExportAudit(admin_pb2.ExportAuditRequest(from_index=from_index), timeout=300):
+                for batch in stub.ExportAudit(
+                    admin_pb2.ExportAuditRequest(from_index=from_index), timeout=300
+                ):
                     for e in batch.entries:
                         output.write(json.dumps(audit_row(e)) + "\n")
                         count += 1

@@ -8,10 +8,16 @@ import click
 
 
 @click.command()
-@click.option("--orders", default=300, show_default=True, help="Orders to stream through the failures.")
+@click.option(
+    "--orders", default=300, show_default=True, help="Orders to stream through the failures."
+)
 @click.option("--ttl-ms", default=500, show_default=True, help="The engines' lease TTL.")
-@click.option("--rate", default=40.0, show_default=True, help="Orders per second from the active engine.")
-@click.option("--keep-running", is_flag=True, help="Leave the cluster up afterwards for exploration.")
+@click.option(
+    "--rate", default=40.0, show_default=True, help="Orders per second from the active engine."
+)
+@click.option(
+    "--keep-running", is_flag=True, help="Leave the cluster up afterwards for exploration."
+)
 def demo(orders: int, ttl_ms: int, rate: float, keep_running: bool) -> None:
     """Failover end to end on one machine: a 3-node cluster, two engines, a simulated venue.
 

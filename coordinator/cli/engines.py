@@ -13,8 +13,12 @@ from coordinator.v1 import admin_pb2
 
 
 @click.group(invoke_without_command=True)
-@click.option("--cluster", envvar="COORDINATOR_CLUSTER", metavar="ADDRESSES",
-              help="gRPC addresses of any nodes, comma-separated (or COORDINATOR_CLUSTER).")
+@click.option(
+    "--cluster",
+    envvar="COORDINATOR_CLUSTER",
+    metavar="ADDRESSES",
+    help="gRPC addresses of any nodes, comma-separated (or COORDINATOR_CLUSTER).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def engines(ctx: click.Context, cluster: str | None, as_json: bool) -> None:
@@ -32,13 +36,26 @@ def engines(ctx: click.Context, cluster: str | None, as_json: bool) -> None:
     with operator() as ops:
         ops.connect(cluster, as_json)
         leader = ops.leader_status()
-        document = {"epoch": leader.epoch, "holder": leader.holder_id or None, "ttl_ms": leader.ttl_ms or None,
-                    "lease_remaining_ms": leader.lease_remaining_ms if leader.holder_id else None,
-                    "handoff_to": leader.handoff_to or None}
-        ops.emit(document, lambda: (f"epoch {leader.epoch}: " + (
-            f"held by {leader.holder_id}, {leader.lease_remaining_ms} ms of {leader.ttl_ms} ms lease left"
-            if leader.holder_id else "the role is free") + (
-            f"; hand-off to {leader.handoff_to} requested" if leader.handoff_to else "")))
+        document = {
+            "epoch": leader.epoch,
+            "holder": leader.holder_id or None,
+            "ttl_ms": leader.ttl_ms or None,
+            "lease_remaining_ms": leader.lease_remaining_ms if leader.holder_id else None,
+            "handoff_to": leader.handoff_to or None,
+        }
+        ops.emit(
+            document,
+            lambda: (
+                f"epoch {leader.epoch}: "
+                + (
+                    f"held by {leader.holder_id}, {leader.lease_remaining_ms} ms of "
+                    f"{leader.ttl_ms} ms lease left"
+                    if leader.holder_id
+                    else "the role is free"
+                )
+                + (f"; hand-off to {leader.handoff_to} requested" if leader.handoff_to else "")
+            ),
+        )
 
 
 @engines.command("handoff")
@@ -53,9 +70,13 @@ def engines_handoff(ops: Operator, to_engine: str, timeout_s: float) -> None:
     Example:
       coordinator engines handoff --to eng-b
     """
-    requested = ops.client.call("Admin", "RequestHandoff", admin_pb2.RequestHandoffRequest(to_engine_id=to_engine))
+    requested = ops.client.call(
+        "Admin", "RequestHandoff", admin_pb2.RequestHandoffRequest(to_engine_id=to_engine)
+    )
     if not ops.as_json:
-        click.echo(f"  asked {requested.holder_id} (epoch {requested.epoch}) to hand off to {to_engine}")
+        click.echo(
+            f"  asked {requested.holder_id} (epoch {requested.epoch}) to hand off to {to_engine}"
+        )
     stop_watch = threading.Event()
     deadline = time.monotonic() + timeout_s
     released_ns = granted_ns = 0
@@ -67,9 +88,16 @@ def engines_handoff(ops: Operator, to_engine: str, timeout_s: float) -> None:
                 granted_ns = event.changed_at_ns
                 break
             if time.monotonic() > deadline:
-                raise Unavailable(f"{to_engine} was not granted within {timeout_s:.0f}s (is it running?)", False)
+                raise Unavailable(
+                    f"{to_engine} was not granted within {timeout_s:.0f}s (is it running?)", False
+                )
     finally:
         stop_watch.set()
     gap_ms = (granted_ns - released_ns) / 1e6 if released_ns else None
-    ops.emit({"from": requested.holder_id, "to": to_engine, "gap_ms": gap_ms},
-             lambda: f"{to_engine} holds the role" + (f"; the role was free for {gap_ms:.1f} ms" if gap_ms else ""))
+    ops.emit(
+        {"from": requested.holder_id, "to": to_engine, "gap_ms": gap_ms},
+        lambda: (
+            f"{to_engine} holds the role"
+            + (f"; the role was free for {gap_ms:.1f} ms" if gap_ms else "")
+        ),
+    )

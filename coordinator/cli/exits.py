@@ -12,13 +12,18 @@ from enum import IntEnum
 
 class ExitCode(IntEnum):
     OK = 0
-    REFUSED = 1          # the cluster said no: a refusal reason (STALE_EPOCH, MEMBERSHIP_REFUSED, ...)
-    USAGE = 2            # a bad flag, argument or config file
-    UNAVAILABLE = 3      # no node answered, no Raft leader (no quorum), or a wait timed out
+    # the cluster said no: a refusal reason (STALE_EPOCH, MEMBERSHIP_REFUSED, ...)
+    REFUSED = 1
+    USAGE = 2  # a bad flag, argument or config file
+    UNAVAILABLE = 3  # no node answered, no Raft leader (no quorum), or a wait timed out
 
 
-MEANINGS = {ExitCode.OK: "ok", ExitCode.REFUSED: "refused by the cluster", ExitCode.USAGE: "usage or config error",
-            ExitCode.UNAVAILABLE: "cluster unavailable"}
+MEANINGS = {
+    ExitCode.OK: "ok",
+    ExitCode.REFUSED: "refused by the cluster",
+    ExitCode.USAGE: "usage or config error",
+    ExitCode.UNAVAILABLE: "cluster unavailable",
+}
 
 
 def summary() -> str:

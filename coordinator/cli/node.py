@@ -15,9 +15,15 @@ from coordinator.cli.exits import ExitCode
 
 
 @click.command()
-@click.option("--join", is_flag=True, default=None, help="node.join: start as a learner for `members add`.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Node config file (TOML). Flags and COORDINATOR_* variables override it.")
+@click.option(
+    "--join", is_flag=True, default=None, help="node.join: start as a learner for `members add`."
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Node config file (TOML). Flags and COORDINATOR_* variables override it.",
+)
 @click.option("--id", "node_id", help="node.id")
 @click.option("--grpc-address", help="node.grpc_address")
 @click.option("--grpc-bind", help="node.grpc_bind")
@@ -28,16 +34,27 @@ from coordinator.cli.exits import ExitCode
 @click.option("--metrics-address", help="node.metrics_address")
 @click.option("--log-format", type=click.Choice(["text", "json"]), help="node.log_format")
 @click.option("--timing-preset", type=click.Choice(["lan", "wan"]), help="timing.preset")
-@click.option("--bootstrap", is_flag=True, envvar="COORDINATOR_BOOTSTRAP",
-              help="First start of a new cluster: let this voter create its empty data directory. Never for a "
-                   "node that lost its data (see docs/operations.md).")
-def serve(config_path: Path | None, node_id: str | None, timing_preset: str | None, join: bool | None,
-          bootstrap: bool, **node_flags: Any) -> None:
+@click.option(
+    "--bootstrap",
+    is_flag=True,
+    envvar="COORDINATOR_BOOTSTRAP",
+    help="First start of a new cluster: let this voter create its empty data directory. "
+    "Never for a node that lost its data (see docs/operations.md).",
+)
+def serve(
+    config_path: Path | None,
+    node_id: str | None,
+    timing_preset: str | None,
+    join: bool | None,
+    bootstrap: bool,
+    **node_flags: Any,
+) -> None:
     """Run one coordinator node until SIGTERM.
 
     \b
     Example:
-      coordinator serve --config /etc/coordinator/node.toml --bootstrap   # first start of a new cluster
+      # first start of a new cluster
+      coordinator serve --config /etc/coordinator/node.toml --bootstrap
       coordinator serve --config /etc/coordinator/node.toml               # every start after that
       COORDINATOR_DATA_DIR=/data coordinator serve --config node.toml --log-format json
     """
@@ -80,14 +97,18 @@ def config_check(path: Path) -> None:
         for problem in exc.problems:
             click.echo(f"  - {problem}", err=True)
         sys.exit(ExitCode.USAGE)
-    click.echo(f"{path}: ok (node {cfg.node_id}, {len(cfg.peers)} peers, timing "
-               f"heartbeat {cfg.raft.heartbeat_s * 1000:.0f} ms / election "
-               f"{cfg.raft.election_min_s * 1000:.0f}-{cfg.raft.election_max_s * 1000:.0f} ms"
-               f"{', joins as a learner' if cfg.join else ''})")
+    click.echo(
+        f"{path}: ok (node {cfg.node_id}, {len(cfg.peers)} peers, timing heartbeat "
+        f"{cfg.raft.heartbeat_s * 1000:.0f} ms / election "
+        f"{cfg.raft.election_min_s * 1000:.0f}-{cfg.raft.election_max_s * 1000:.0f} "
+        f"ms{', joins as a learner' if cfg.join else ''})"
+    )
 
 
 @click.command()
-@click.option("--address", default="127.0.0.1:7001", show_default=True, help="The node's gRPC address.")
+@click.option(
+    "--address", default="127.0.0.1:7001", show_default=True, help="The node's gRPC address."
+)
 @click.option("--timeout", "timeout_s", default=2.0, show_default=True)
 def health(address: str, timeout_s: float) -> None:
     """Ask one node's standard gRPC health service (for container health checks): exit 0 if it

@@ -25,14 +25,20 @@ from coordinator.replication.roles import Role
 from coordinator.v1 import admin_pb2, admin_pb2_grpc
 
 F = TypeVar("F", bound=Callable[..., Any])
-ROLE_NAMES = {admin_pb2.Role.Value(role): role.label for role in Role}  # the proto enum has Role's names
+# the proto enum has Role's names
+ROLE_NAMES = {admin_pb2.Role.Value(role): role.label for role in Role}
 
 
 def cluster_command(func: F) -> F:
     """--cluster / COORDINATOR_CLUSTER and --json, plus the exit-code mapping."""
 
-    @click.option("--cluster", envvar="COORDINATOR_CLUSTER", required=True, metavar="ADDRESSES",
-                  help="gRPC addresses of any nodes, comma-separated (or COORDINATOR_CLUSTER).")
+    @click.option(
+        "--cluster",
+        envvar="COORDINATOR_CLUSTER",
+        required=True,
+        metavar="ADDRESSES",
+        help="gRPC addresses of any nodes, comma-separated (or COORDINATOR_CLUSTER).",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
     @functools.wraps(func)
     def wrapper(*args: Any, cluster: str, as_json: bool, **kwargs: Any) -> Any:
@@ -51,7 +57,9 @@ class Operator:
 
     def connect(self, cluster: str, as_json: bool) -> None:
         try:
-            self.client = CoordinatorClient(cluster, retry=RetryPolicy(call_timeout_ms=2000, budget_ms=5000))
+            self.client = CoordinatorClient(
+                cluster, retry=RetryPolicy(call_timeout_ms=2000, budget_ms=5000)
+            )
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
         self.as_json = as_json
@@ -72,14 +80,17 @@ class Operator:
             except grpc.RpcError:
                 found[address] = None
                 continue
-            pending += [m.grpc_address for m in found[address].members if m.grpc_address not in found]  # type: ignore[union-attr]
+            members = found[address].members  # type: ignore[union-attr]
+            pending += [m.grpc_address for m in members if m.grpc_address not in found]
         return found
 
     def leader_status(self) -> admin_pb2.StatusResponse:
         statuses = [s for s in self.statuses().values() if s is not None]
         leaders = [s for s in statuses if s.role == admin_pb2.LEADER]
         if not leaders:
-            raise Unavailable("no node reports itself Raft leader (election in progress, or no quorum)", False)
+            raise Unavailable(
+                "no node reports itself Raft leader (election in progress, or no quorum)", False
+            )
         return max(leaders, key=lambda s: s.term)
 
 
@@ -90,8 +101,11 @@ def operator() -> Iterator[Operator]:
     try:
         yield ops
     except Refused as exc:
-        click.echo(f"refused: {exc.reason}: {exc.message}" + (f" (field: {exc.field})" if exc.field else ""),
-                   err=True)
+        click.echo(
+            f"refused: {exc.reason}: {exc.message}"
+            + (f" (field: {exc.field})" if exc.field else ""),
+            err=True,
+        )
         sys.exit(ExitCode.REFUSED)
     except Unavailable as exc:
         click.echo(f"cluster unavailable: {exc}", err=True)
@@ -108,13 +122,17 @@ def operator() -> Iterator[Operator]:
 def status_of(address: str, timeout_s: float = 1.0) -> admin_pb2.StatusResponse:
     with grpc.insecure_channel(address) as channel:
         stub = admin_pb2_grpc.AdminStub(channel)  # type: ignore[no-untyped-call]
-        response: admin_pb2.StatusResponse = stub.Status(admin_pb2.StatusRequest(), timeout=timeout_s)
+        response: admin_pb2.StatusResponse = stub.Status(
+            admin_pb2.StatusRequest(), timeout=timeout_s
+        )
         return response
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
     cells = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join(line.rstrip() for line in lines)

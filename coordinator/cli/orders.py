@@ -15,7 +15,9 @@ def orders() -> None:
 
 
 @orders.command("list")
-@click.option("--all", "include_closed", is_flag=True, help="Include filled, canceled and rejected orders.")
+@click.option(
+    "--all", "include_closed", is_flag=True, help="Include filled, canceled and rejected orders."
+)
 @click.option("--account", default="", help="Only this account.")
 @click.option("--instrument", default="", help="Only this instrument.")
 @cluster_command
@@ -29,10 +31,41 @@ def orders_list(ops: Operator, include_closed: bool, account: str, instrument: s
     """
     found = ops.client.orders(open_only=not include_closed, account=account, instrument=instrument)
     rows = [order_row(o) for o in found]
-    ops.emit(rows, lambda: table(["CLIENT_ORDER_ID", "ACCOUNT", "INSTRUMENT", "SIDE", "QTY", "PRICE", "STATUS",
-                                  "FILLED", "EPOCH", "ENGINE"], [
-        [r["client_order_id"], r["account"], r["instrument"], r["side"], r["quantity"], r["price"], r["status"],
-         r["filled_quantity"], r["epoch"], r["engine_id"]] for r in rows]) + f"\n{len(rows)} orders")
+    ops.emit(
+        rows,
+        lambda: (
+            table(
+                [
+                    "CLIENT_ORDER_ID",
+                    "ACCOUNT",
+                    "INSTRUMENT",
+                    "SIDE",
+                    "QTY",
+                    "PRICE",
+                    "STATUS",
+                    "FILLED",
+                    "EPOCH",
+                    "ENGINE",
+                ],
+                [
+                    [
+                        r["client_order_id"],
+                        r["account"],
+                        r["instrument"],
+                        r["side"],
+                        r["quantity"],
+                        r["price"],
+                        r["status"],
+                        r["filled_quantity"],
+                        r["epoch"],
+                        r["engine_id"],
+                    ]
+                    for r in rows
+                ],
+            )
+            + f"\n{len(rows)} orders"
+        ),
+    )
 
 
 @orders.command("get")
@@ -61,5 +94,19 @@ def positions(ops: Operator, account: str, instrument: str) -> None:
       coordinator positions --account ACC1
     """
     rows = [position_row(p) for p in ops.client.positions(account=account, instrument=instrument)]
-    ops.emit(rows, lambda: table(["ACCOUNT", "INSTRUMENT", "QUANTITY", "AVG_PRICE", "REALIZED_PNL"], [
-        [r["account"], r["instrument"], r["quantity"], r["average_price"], r["realized_pnl"]] for r in rows]))
+    ops.emit(
+        rows,
+        lambda: table(
+            ["ACCOUNT", "INSTRUMENT", "QUANTITY", "AVG_PRICE", "REALIZED_PNL"],
+            [
+                [
+                    r["account"],
+                    r["instrument"],
+                    r["quantity"],
+                    r["average_price"],
+                    r["realized_pnl"],
+                ]
+                for r in rows
+            ],
+        ),
+    )

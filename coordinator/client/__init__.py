@@ -21,6 +21,14 @@ from coordinator.client.values import Grant, LeadershipEvent
 from coordinator.core.model import Order, OrderStatus, Position, Side
 
 __all__ = [
-    *_errors.__all__, "CoordinatorClient", "EngineSession", "Grant", "LeadershipEvent", "Order", "OrderStatus",
-    "Position", "RetryPolicy", "Side",
+    *_errors.__all__,
+    "CoordinatorClient",
+    "EngineSession",
+    "Grant",
+    "LeadershipEvent",
+    "Order",
+    "OrderStatus",
+    "Position",
+    "RetryPolicy",
+    "Side",
 ]

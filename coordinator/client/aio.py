@@ -46,12 +46,21 @@ Callback = Callable[[Any], None] | Callable[[Any], Awaitable[None]]
 class AsyncCoordinatorClient:
     """The asyncio twin of CoordinatorClient."""
 
-    def __init__(self, addresses: str | Sequence[str], *, retry: policy.RetryPolicy | None = None,
-                 interceptors: Sequence[grpc.aio.ClientInterceptor] = ()) -> None:
+    def __init__(
+        self,
+        addresses: str | Sequence[str],
+        *,
+        retry: policy.RetryPolicy | None = None,
+        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+    ) -> None:
         self.addresses = policy.parse_addresses(addresses)
         self.policy = retry or policy.RetryPolicy()
-        self._channels = {a: grpc.aio.insecure_channel(a, options=CHANNEL_OPTIONS, interceptors=list(interceptors))
-                          for a in self.addresses}
+        self._channels = {
+            a: grpc.aio.insecure_channel(
+                a, options=CHANNEL_OPTIONS, interceptors=list(interceptors)
+            )
+            for a in self.addresses
+        }
         self._engine = {a: engine_pb2_grpc.EngineStub(c) for a, c in self._channels.items()}  # type: ignore[no-untyped-call]
         self._admin = {a: admin_pb2_grpc.AdminStub(c) for a, c in self._channels.items()}  # type: ignore[no-untyped-call]
         self._targets = policy.Targets(self.addresses)
@@ -67,17 +76,24 @@ class AsyncCoordinatorClient:
     async def __aexit__(self, *_exc: object) -> None:
         await self.close()
 
-    async def call(self, service: str, method: str, request: Any, *, give_up_ns: int | None = None) -> Any:
+    async def call(
+        self, service: str, method: str, request: Any, *, give_up_ns: int | None = None
+    ) -> Any:
         return (await self.call_timed(service, method, request, give_up_ns=give_up_ns))[0]
 
-    async def call_timed(self, service: str, method: str, request: Any, *,
-                         give_up_ns: int | None = None) -> tuple[Any, int]:
-        attempts = policy.Attempts(self.policy, time.monotonic_ns(), give_up_ns, self._random.random)
+    async def call_timed(
+        self, service: str, method: str, request: Any, *, give_up_ns: int | None = None
+    ) -> tuple[Any, int]:
+        attempts = policy.Attempts(
+            self.policy, time.monotonic_ns(), give_up_ns, self._random.random
+        )
         stubs = self._engine if service == "Engine" else self._admin
         while (timeout := attempts.timeout_s(time.monotonic_ns())) is not None:
             address = self._targets.next()
             try:
-                return await getattr(stubs[address], method)(request, timeout=timeout), attempts.started_ns
+                return await getattr(stubs[address], method)(
+                    request, timeout=timeout
+                ), attempts.started_ns
             except grpc.aio.AioRpcError as exc:
                 self._targets.lost(address)
                 delay = attempts.failed(*policy.what_failed(exc), address, time.monotonic_ns())
@@ -91,21 +107,36 @@ class AsyncCoordinatorClient:
         """Asks the nodes who leads; remembers the leader's gRPC address if one is known."""
         for address in self.addresses:
             try:
-                status = await self._admin[address].Status(admin_pb2.StatusRequest(), timeout=timeout_s)
+                status = await self._admin[address].Status(
+                    admin_pb2.StatusRequest(), timeout=timeout_s
+                )
             except grpc.aio.AioRpcError:
                 continue
             if (leader := self._targets.learned(status.leader_grpc_address)) is not None:
                 return leader
         return None
 
-    async def orders(self, *, open_only: bool = False, account: str = "", instrument: str = "",
-                     stale: bool = False) -> list[Order]:
+    async def orders(
+        self,
+        *,
+        open_only: bool = False,
+        account: str = "",
+        instrument: str = "",
+        stale: bool = False,
+    ) -> list[Order]:
         request = policy.orders_request(open_only, account, instrument, stale)
-        return [order_from_wire(o) for o in (await self.call("Admin", "ListOrders", request)).orders]
+        return [
+            order_from_wire(o) for o in (await self.call("Admin", "ListOrders", request)).orders
+        ]
 
-    async def positions(self, *, account: str = "", instrument: str = "", stale: bool = False) -> list[Position]:
+    async def positions(
+        self, *, account: str = "", instrument: str = "", stale: bool = False
+    ) -> list[Position]:
         request = policy.positions_request(account, instrument, stale)
-        return [position_from_wire(p) for p in (await self.call("Admin", "ListPositions", request)).positions]
+        return [
+            position_from_wire(p)
+            for p in (await self.call("Admin", "ListPositions", request)).positions
+        ]
 
     async def get_order(self, client_order_id: str, *, stale: bool = False) -> Order:
         request = policy.get_order_request(client_order_id, stale)
@@ -113,8 +144,9 @@ class AsyncCoordinatorClient:
 
     async def status(self, address: str, timeout_s: float = 2.0) -> admin_pb2.StatusResponse:
         """One node's own view (not forwarded, not retried)."""
-        response: admin_pb2.StatusResponse = await self._admin[address].Status(admin_pb2.StatusRequest(),
-                                                                               timeout=timeout_s)
+        response: admin_pb2.StatusResponse = await self._admin[address].Status(
+            admin_pb2.StatusRequest(), timeout=timeout_s
+        )
         return response
 
     async def observe(self, *, stop: asyncio.Event | None = None) -> AsyncIterator[LeadershipEvent]:
@@ -129,7 +161,9 @@ class AsyncCoordinatorClient:
             try:
                 while True:
                     read = asyncio.ensure_future(stream.read())
-                    done, _ = await asyncio.wait({read, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                    done, _ = await asyncio.wait(
+                        {read, stopper}, return_when=asyncio.FIRST_COMPLETED
+                    )
                     if stopper in done:
                         read.cancel()
                         stream.cancel()
@@ -149,10 +183,18 @@ class AsyncCoordinatorClient:
 class AsyncEngineSession:
     """The asyncio twin of EngineSession: same states, same lease rule, same callbacks."""
 
-    def __init__(self, client: AsyncCoordinatorClient, engine_id: str, ttl_ms: int = 500, *,
-                 on_elected: Callback | None = None, on_demoted: Callback | None = None,
-                 margin_ms: int | None = None, rejoin_after_demotion: bool = True,
-                 on_handoff: Callback | None = None) -> None:
+    def __init__(
+        self,
+        client: AsyncCoordinatorClient,
+        engine_id: str,
+        ttl_ms: int = 500,
+        *,
+        on_elected: Callback | None = None,
+        on_demoted: Callback | None = None,
+        margin_ms: int | None = None,
+        rejoin_after_demotion: bool = True,
+        on_handoff: Callback | None = None,
+    ) -> None:
         self.client = client
         self.engine_id = engine_id
         self.core = policy.SessionCore.for_ttl(engine_id, ttl_ms, margin_ms)
@@ -171,8 +213,12 @@ class AsyncEngineSession:
     async def start(self) -> AsyncEngineSession:
         """Starts campaigning. Callbacks run on their own task, one at a time, in order, so a
         slow on_elected never delays a keep-alive."""
-        self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._watch_lease()),
-                       asyncio.create_task(self._observe()), asyncio.create_task(self._deliver())]
+        self._tasks = [
+            asyncio.create_task(self._run()),
+            asyncio.create_task(self._watch_lease()),
+            asyncio.create_task(self._observe()),
+            asyncio.create_task(self._deliver()),
+        ]
         return self
 
     async def close(self, *, resign: bool = True) -> None:
@@ -212,8 +258,11 @@ class AsyncEngineSession:
         epoch = self.core.epoch if self.core.state is policy.SessionState.ACTIVE else None
         await self._demote("resigned", rejoin=False)
         if epoch is not None:
-            await self.client.call("Engine", "Resign", policy.resign_request(self.engine_id, epoch,
-                                                                             successor_engine_id))
+            await self.client.call(
+                "Engine",
+                "Resign",
+                policy.resign_request(self.engine_id, epoch, successor_engine_id),
+            )
 
     def campaign_again(self) -> None:
         self.core.resume_standby(time.monotonic_ns())
@@ -221,22 +270,37 @@ class AsyncEngineSession:
 
     # ------------------------------------------------------------------ fenced writes
 
-    async def submit_order(self, client_order_id: str, account: str, instrument: str, side: Side,
-                           quantity: Decimal | str, price: Decimal | str) -> OrderResult:
-        return await self._fenced(policy.submit_order(self.engine_id, client_order_id, account, instrument,
-                                                      side, quantity, price))
+    async def submit_order(
+        self,
+        client_order_id: str,
+        account: str,
+        instrument: str,
+        side: Side,
+        quantity: Decimal | str,
+        price: Decimal | str,
+    ) -> OrderResult:
+        return await self._fenced(
+            policy.submit_order(
+                self.engine_id, client_order_id, account, instrument, side, quantity, price
+            )
+        )
 
-    async def update_order(self, client_order_id: str, status: OrderStatus, venue_order_id: str = "",
-                           reason: str = "") -> OrderResult:
-        return await self._fenced(policy.update_order(self.engine_id, client_order_id, status, venue_order_id,
-                                                      reason))
+    async def update_order(
+        self, client_order_id: str, status: OrderStatus, venue_order_id: str = "", reason: str = ""
+    ) -> OrderResult:
+        return await self._fenced(
+            policy.update_order(self.engine_id, client_order_id, status, venue_order_id, reason)
+        )
 
     async def cancel_order(self, client_order_id: str) -> OrderResult:
         return await self._fenced(policy.cancel_order(self.engine_id, client_order_id))
 
-    async def report_fill(self, fill_id: str, client_order_id: str, quantity: Decimal | str,
-                          price: Decimal | str) -> FillResult:
-        return await self._fenced(policy.report_fill(self.engine_id, fill_id, client_order_id, quantity, price))
+    async def report_fill(
+        self, fill_id: str, client_order_id: str, quantity: Decimal | str, price: Decimal | str
+    ) -> FillResult:
+        return await self._fenced(
+            policy.report_fill(self.engine_id, fill_id, client_order_id, quantity, price)
+        )
 
     async def _fenced(self, write: policy.FencedWrite[T]) -> T:
         permit = self.core.permit_write(self.engine_id, write.method, time.monotonic_ns())
@@ -245,8 +309,12 @@ class AsyncEngineSession:
                 await self._demote(permit.demote_reason)
             raise permit.error
         try:
-            response = await self.client.call("Engine", write.method, write.request(permit.epoch),
-                                              give_up_ns=permit.valid_until_ns)
+            response = await self.client.call(
+                "Engine",
+                write.method,
+                write.request(permit.epoch),
+                give_up_ns=permit.valid_until_ns,
+            )
         except CoordinatorError as exc:
             failed = self.core.on_write_failed(write.method, permit, exc, time.monotonic_ns())
             if failed.demote_reason is not None:
@@ -270,8 +338,10 @@ class AsyncEngineSession:
                     await self._demote(action.reason)
                 else:
                     with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(),
-                                               max(0.0, (action.until_ns - time.monotonic_ns()) / 1e9))
+                        await asyncio.wait_for(
+                            self._wake.wait(),
+                            max(0.0, (action.until_ns - time.monotonic_ns()) / 1e9),
+                        )
                     self._wake.clear()
             except asyncio.CancelledError:
                 raise
@@ -283,8 +353,9 @@ class AsyncEngineSession:
         request = policy.campaign_request(self.engine_id, self._requested_ttl_ms, uuid.uuid4().hex)
         sent = time.monotonic_ns()
         try:
-            response, sent = await self.client.call_timed("Engine", "Campaign", request,
-                                                          give_up_ns=sent + self.core.ttl_ms * MS)
+            response, sent = await self.client.call_timed(
+                "Engine", "Campaign", request, give_up_ns=sent + self.core.ttl_ms * MS
+            )
         except CoordinatorError as exc:
             log.info("campaign of %s failed: %s", self.engine_id, exc)
             self.core.on_denied(time.monotonic_ns())
@@ -293,14 +364,22 @@ class AsyncEngineSession:
         if isinstance(outcome, policy.ResumeDue):
             await self._resume(outcome.epoch)
         else:
-            await self._act_on(outcome, tuple(map(order_from_wire, response.open_orders)),
-                               tuple(map(position_from_wire, response.positions)), resumed=False)
+            await self._act_on(
+                outcome,
+                tuple(map(order_from_wire, response.open_orders)),
+                tuple(map(position_from_wire, response.positions)),
+                resumed=False,
+            )
 
     async def _resume(self, epoch: int) -> None:
         sent = time.monotonic_ns()
         try:
-            response, sent = await self.client.call_timed("Engine", "KeepAlive", policy.keep_alive_request(
-                self.engine_id, epoch), give_up_ns=sent + self.core.ttl_ms * MS)
+            response, sent = await self.client.call_timed(
+                "Engine",
+                "KeepAlive",
+                policy.keep_alive_request(self.engine_id, epoch),
+                give_up_ns=sent + self.core.ttl_ms * MS,
+            )
             orders = await self.client.orders(open_only=True)
             positions = await self.client.positions()
         except CoordinatorError:
@@ -309,16 +388,31 @@ class AsyncEngineSession:
         outcome = self.core.on_resumed(epoch, response.ttl_ms, sent, time.monotonic_ns())
         await self._act_on(outcome, tuple(orders), tuple(positions), resumed=True)
 
-    async def _act_on(self, outcome: policy.CampaignOutcome, orders: tuple[Order, ...],
-                      positions: tuple[Position, ...], *, resumed: bool) -> None:
+    async def _act_on(
+        self,
+        outcome: policy.CampaignOutcome,
+        orders: tuple[Order, ...],
+        positions: tuple[Position, ...],
+        *,
+        resumed: bool,
+    ) -> None:
         if isinstance(outcome, policy.GiveBack):
-            log.warning("grant of epoch %d arrived after its local lease; resigning it", outcome.epoch)
+            log.warning(
+                "grant of epoch %d arrived after its local lease; resigning it", outcome.epoch
+            )
             with contextlib.suppress(Exception):
-                await self.client.call("Engine", "Resign", policy.resign_request(self.engine_id, outcome.epoch))
+                await self.client.call(
+                    "Engine", "Resign", policy.resign_request(self.engine_id, outcome.epoch)
+                )
         if not isinstance(outcome, policy.Elected):
             return
         self._lease_granted.set()
-        log.info("engine %s elected with epoch %d (%d open orders)", self.engine_id, outcome.epoch, len(orders))
+        log.info(
+            "engine %s elected with epoch %d (%d open orders)",
+            self.engine_id,
+            outcome.epoch,
+            len(orders),
+        )
         if self._on_elected is not None:
             grant = Grant(self.engine_id, outcome.epoch, outcome.ttl_ms, orders, positions, resumed)
             self._callbacks.put_nowait((self._on_elected, grant))
@@ -326,8 +420,9 @@ class AsyncEngineSession:
     async def _keep_alive(self, action: policy.KeepAliveDue) -> None:
         request = policy.keep_alive_request(self.engine_id, action.epoch)
         try:
-            response, sent = await self.client.call_timed("Engine", "KeepAlive", request,
-                                                          give_up_ns=action.deadline_ns)
+            response, sent = await self.client.call_timed(
+                "Engine", "KeepAlive", request, give_up_ns=action.deadline_ns
+            )
         except CoordinatorError as exc:
             log.debug("keep-alive of epoch %d failed: %s", action.epoch, exc)
             fenced = self.core.on_keepalive_error(exc, time.monotonic_ns())
@@ -340,7 +435,9 @@ class AsyncEngineSession:
             log.info("engine %s asked to hand off to %s", self.engine_id, response.handoff_to)
             self._callbacks.put_nowait((self._on_handoff, response.handoff_to))
 
-    async def _demote(self, reason: str, *, rejoin: bool | None = None, epoch: int | None = None) -> None:
+    async def _demote(
+        self, reason: str, *, rejoin: bool | None = None, epoch: int | None = None
+    ) -> None:
         rejoin = self._rejoin if rejoin is None else rejoin
         was_active = self.core.demote(reason, time.monotonic_ns(), rejoin=rejoin, epoch=epoch)
         self._wake.set()
@@ -358,8 +455,10 @@ class AsyncEngineSession:
                 await self._demote(action.reason)
                 continue
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._lease_granted.wait(),
-                                       max(0.0, (action.until_ns - time.monotonic_ns()) / 1e9))
+                await asyncio.wait_for(
+                    self._lease_granted.wait(),
+                    max(0.0, (action.until_ns - time.monotonic_ns()) / 1e9),
+                )
 
     async def _observe(self) -> None:
         async for event in self.client.observe(stop=self._closed):

@@ -31,9 +31,23 @@ from coordinator.core.refusals import (
 from coordinator.core.refusals import Refusal as Refused
 
 __all__ = [
-    "CoordinatorError", "Halted", "IdempotencyConflict", "IllegalTransition", "InvalidCommand",
-    "MembershipRefused", "NoQuorum", "NotActive", "NotHolder", "OutcomeUnknown", "Overfill", "Overloaded",
-    "Refused", "RiskLimit", "StaleEpoch", "Unavailable", "UnknownOrder",
+    "CoordinatorError",
+    "Halted",
+    "IdempotencyConflict",
+    "IllegalTransition",
+    "InvalidCommand",
+    "MembershipRefused",
+    "NoQuorum",
+    "NotActive",
+    "NotHolder",
+    "OutcomeUnknown",
+    "Overfill",
+    "Overloaded",
+    "Refused",
+    "RiskLimit",
+    "StaleEpoch",
+    "Unavailable",
+    "UnknownOrder",
 ]
 FENCED = (StaleEpoch, NotHolder)  # a write under an epoch that is no longer ours: demote
 

@@ -26,7 +26,14 @@ from typing import Any, Generic, TypeVar
 
 import grpc
 
-from coordinator.client.errors import FENCED, CoordinatorError, NotActive, Unavailable, refusal, unavailable
+from coordinator.client.errors import (
+    FENCED,
+    CoordinatorError,
+    NotActive,
+    Unavailable,
+    refusal,
+    unavailable,
+)
 from coordinator.client.values import LeadershipEvent
 from coordinator.core.model import OrderStatus, Side
 from coordinator.core.refusals import Operating, Reason
@@ -37,8 +44,18 @@ from coordinator.wire.status import reason_of
 
 MS = 1_000_000
 # Codes that refuse whatever the reason (reasons a newer server may add, auth, unknown methods).
-REFUSAL_CODES = frozenset({"FAILED_PRECONDITION", "NOT_FOUND", "INVALID_ARGUMENT", "ALREADY_EXISTS",
-                           "PERMISSION_DENIED", "UNAUTHENTICATED", "UNIMPLEMENTED", "OUT_OF_RANGE"})
+REFUSAL_CODES = frozenset(
+    {
+        "FAILED_PRECONDITION",
+        "NOT_FOUND",
+        "INVALID_ARGUMENT",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "UNAUTHENTICATED",
+        "UNIMPLEMENTED",
+        "OUT_OF_RANGE",
+    }
+)
 _REFUSALS = frozenset(Reason)
 _OPERATING = {o.value: o for o in Operating}
 LEASE_EXPIRED = "lease expired: no keep-alive was acknowledged in time"
@@ -46,9 +63,9 @@ LEASE_RAN_OUT_IN_CALL = "lease expired during a call"
 
 
 class Verdict(enum.Enum):
-    REFUSED = "refused"              # raise the typed refusal; never retry
-    RETRY_NOT_APPLIED = "retry"      # definitely not applied; retry after backoff
-    RETRY_MAYBE_APPLIED = "maybe"    # may have been applied; retry with the same key
+    REFUSED = "refused"  # raise the typed refusal; never retry
+    RETRY_NOT_APPLIED = "retry"  # definitely not applied; retry after backoff
+    RETRY_MAYBE_APPLIED = "maybe"  # may have been applied; retry with the same key
 
 
 def classify(code: str, reason: str) -> Verdict:
@@ -83,8 +100,9 @@ class RetryPolicy:
         base = min(self.backoff_max_ms, self.backoff_initial_ms * (2 ** min(attempt - 1, 16)))
         return int(base * (0.5 + jitter / 2) * MS)
 
-    def next_delay_ns(self, attempt: int, started_ns: int, now_ns: int, give_up_ns: int | None,
-                      jitter: float) -> int | None:
+    def next_delay_ns(
+        self, attempt: int, started_ns: int, now_ns: int, give_up_ns: int | None, jitter: float
+    ) -> int | None:
         """How long to wait before retrying, or None when the budget (or `give_up_ns`) is spent."""
         if attempt >= self.max_attempts:
             return None
@@ -96,9 +114,9 @@ class RetryPolicy:
 
 
 class SessionState(enum.Enum):
-    STANDBY = "standby"      # campaigning / waiting for the role to free
-    ACTIVE = "active"        # holds the role at `epoch` until `valid_until_ns`
-    PASSIVE = "passive"      # resigned or closed: does not campaign
+    STANDBY = "standby"  # campaigning / waiting for the role to free
+    ACTIVE = "active"  # holds the role at `epoch` until `valid_until_ns`
+    PASSIVE = "passive"  # resigned or closed: does not campaign
 
 
 # ------------------------------------------------- what the session loop must do next
@@ -112,7 +130,7 @@ class CampaignDue:
 @dataclass(frozen=True, slots=True)
 class KeepAliveDue:
     epoch: int
-    deadline_ns: int          # give up on this keep-alive at this time (the lease's end)
+    deadline_ns: int  # give up on this keep-alive at this time (the lease's end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +185,7 @@ CampaignOutcome = Elected | GiveBack | ResumeDue | Denied
 @dataclass(frozen=True, slots=True)
 class WritePermit:
     epoch: int
-    valid_until_ns: int       # give up on the call at the local lease end
+    valid_until_ns: int  # give up on the call at the local lease end
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,13 +224,19 @@ class SessionCore:
     handoff_seen: tuple[int, str] | None = None
 
     @staticmethod
-    def for_ttl(engine_id: str, ttl_ms: int, margin_ms: int | None = None,
-                keepalives_per_ttl: int = 5) -> SessionCore:
+    def for_ttl(
+        engine_id: str, ttl_ms: int, margin_ms: int | None = None, keepalives_per_ttl: int = 5
+    ) -> SessionCore:
         """Defaults: keep-alive 5 times per TTL; margin a fifth of the TTL (at least 20 ms)."""
         margin = margin_ms if margin_ms is not None else max(20, ttl_ms // 5)
         assert 0 < margin < ttl_ms, "the safety margin must be shorter than the lease"
-        return SessionCore(engine_id, ttl_ms, margin, max(10, ttl_ms // keepalives_per_ttl),
-                           campaign_retry_ms=max(20, ttl_ms // 4))
+        return SessionCore(
+            engine_id,
+            ttl_ms,
+            margin,
+            max(10, ttl_ms // keepalives_per_ttl),
+            campaign_retry_ms=max(20, ttl_ms // 4),
+        )
 
     # ------------------------------------------------------------------ decisions
 
@@ -268,8 +292,9 @@ class SessionCore:
     def on_denied(self, now_ns: int) -> None:
         self.next_campaign_ns = now_ns + self.campaign_retry_ms * MS
 
-    def on_campaign_answer(self, answer: engine_pb2.CampaignResponse, sent_ns: int,
-                           now_ns: int) -> CampaignOutcome:
+    def on_campaign_answer(
+        self, answer: engine_pb2.CampaignResponse, sent_ns: int, now_ns: int
+    ) -> CampaignOutcome:
         """What a campaign answer (for a campaign sent at `sent_ns`) means for this session."""
         if answer.granted:
             return self._grant(answer.epoch, answer.ttl_ms, sent_ns, now_ns)
@@ -293,18 +318,24 @@ class SessionCore:
         if epoch is not None:
             return WritePermit(epoch, self.valid_until_ns)
         lapsed = self.state is SessionState.ACTIVE  # the watchdog has not demoted yet
-        error = NotActive(f"engine {engine_id} does not hold the execution role; {method} was not sent")
+        error = NotActive(
+            f"engine {engine_id} does not hold the execution role; {method} was not sent"
+        )
         return WriteDenied(error, LEASE_EXPIRED if lapsed else None)
 
-    def on_write_failed(self, method: str, permit: WritePermit, error: CoordinatorError,
-                        now_ns: int) -> WriteFailed:
+    def on_write_failed(
+        self, method: str, permit: WritePermit, error: CoordinatorError, now_ns: int
+    ) -> WriteFailed:
         """What a failed fenced write means: fenced off (demote), the lease ran out in the call
         (demote; NotActive), or a plain failure to pass on."""
         if isinstance(error, FENCED):
             return WriteFailed(error, f"{error.reason}: {error.message}")
         if isinstance(error, Unavailable) and now_ns >= permit.valid_until_ns:
-            lapsed = NotActive(f"the lease of epoch {permit.epoch} ran out during {method}; it may have been "
-                               "recorded (the next engine sees it in its book)", maybe_applied=error.maybe_applied)
+            lapsed = NotActive(
+                f"the lease of epoch {permit.epoch} ran out during {method}; it may have been "
+                "recorded (the next engine sees it in its book)",
+                maybe_applied=error.maybe_applied,
+            )
             return WriteFailed(lapsed, LEASE_RAN_OUT_IN_CALL)
         return WriteFailed(error, None)
 
@@ -339,7 +370,9 @@ class SessionCore:
         """Transient failure: try again soon (the lease deadline still rules)."""
         self.next_keepalive_ns = now_ns + min(self.keepalive_interval_ms, 50) * MS
 
-    def demote(self, reason: str, now_ns: int, *, rejoin: bool = True, epoch: int | None = None) -> bool:
+    def demote(
+        self, reason: str, now_ns: int, *, rejoin: bool = True, epoch: int | None = None
+    ) -> bool:
         """Leaves ACTIVE. Returns True if the session was active (fire on_demoted once). With
         `epoch`, only if that is still the epoch held: a refusal of a call made under an earlier
         epoch must not demote a newer grant."""
@@ -384,7 +417,8 @@ class Targets:
 
 
 def what_failed(error: grpc.RpcError) -> tuple[str, str, str, str]:
-    """(status code name, ErrorInfo reason, field, details) of a failed call, for `Attempts.failed`."""
+    """(status code name, ErrorInfo reason, field, details) of a failed call, for
+    `Attempts.failed`."""
     reason, field = reason_of(error)
     return error.code().name, reason, field, error.details() or ""
 
@@ -395,14 +429,21 @@ class Attempts:
         attempts = Attempts(policy, started_ns, give_up_ns, rng)
         while (timeout := attempts.timeout_s(now())) is not None:
             try: return send(timeout)
-            except RpcError as e: sleep(attempts.failed(code, reason, field, details, address, now()))
+            except RpcError as e:
+                sleep(attempts.failed(*what_failed(e), address, now()))
         raise attempts.exhausted(name)
 
     `failed` raises the typed refusal for a refusal, and otherwise returns the backoff delay
     (seconds), or None when no retry fits in the budget (the loop then ends).
     """
 
-    def __init__(self, retry: RetryPolicy, started_ns: int, give_up_ns: int | None, jitter: Callable[[], float]):
+    def __init__(
+        self,
+        retry: RetryPolicy,
+        started_ns: int,
+        give_up_ns: int | None,
+        jitter: Callable[[], float],
+    ):
         self.retry = retry
         self.started_ns = started_ns
         self.give_up_ns = give_up_ns
@@ -422,7 +463,9 @@ class Attempts:
             timeout_ns = min(timeout_ns, self.give_up_ns - now_ns)
         return timeout_ns / 1e9 if timeout_ns > 0 else None
 
-    def failed(self, code: str, reason: str, field: str, details: str, where: str, now_ns: int) -> float | None:
+    def failed(
+        self, code: str, reason: str, field: str, details: str, where: str, now_ns: int
+    ) -> float | None:
         verdict = classify(code, reason)
         if verdict is Verdict.REFUSED:
             raise refusal(reason or code, details, field)
@@ -430,7 +473,9 @@ class Attempts:
         self.maybe_applied = self.maybe_applied or verdict is Verdict.RETRY_MAYBE_APPLIED
         self.last_reason = reason
         self.last_error = f"{where}: {code} {reason} {details}".strip()
-        delay = self.retry.next_delay_ns(self.count, self.started_ns, now_ns, self.give_up_ns, self.jitter())
+        delay = self.retry.next_delay_ns(
+            self.count, self.started_ns, now_ns, self.give_up_ns, self.jitter()
+        )
         if delay is None:
             self._done = True
             return None
@@ -439,8 +484,11 @@ class Attempts:
     def exhausted(self, what: str) -> Unavailable:
         """The error once no retry fits: its class names the last answer, `maybe_applied`
         covers every attempt."""
-        return unavailable(self.last_reason, f"{what} got no confirmed answer "
-                           f"(last: {self.last_error or 'no attempt'})", self.maybe_applied)
+        return unavailable(
+            self.last_reason,
+            f"{what} got no confirmed answer (last: {self.last_error or 'no attempt'})",
+            self.maybe_applied,
+        )
 
 
 # ------------------------------------------------------------------ the requests
@@ -470,26 +518,38 @@ def keep_alive_request(engine_id: str, epoch: int) -> engine_pb2.KeepAliveReques
     return engine_pb2.KeepAliveRequest(engine_id=engine_id, epoch=epoch)
 
 
-def resign_request(engine_id: str, epoch: int, successor_engine_id: str = "") -> engine_pb2.ResignRequest:
-    return engine_pb2.ResignRequest(engine_id=engine_id, epoch=epoch, successor_engine_id=successor_engine_id)
+def resign_request(
+    engine_id: str, epoch: int, successor_engine_id: str = ""
+) -> engine_pb2.ResignRequest:
+    return engine_pb2.ResignRequest(
+        engine_id=engine_id, epoch=epoch, successor_engine_id=successor_engine_id
+    )
 
 
-def orders_request(open_only: bool, account: str, instrument: str, stale: bool) -> admin_pb2.ListOrdersRequest:
-    return admin_pb2.ListOrdersRequest(open_only=open_only, account=account, instrument=instrument,
-                                       consistency=consistency(stale))
+def orders_request(
+    open_only: bool, account: str, instrument: str, stale: bool
+) -> admin_pb2.ListOrdersRequest:
+    return admin_pb2.ListOrdersRequest(
+        open_only=open_only, account=account, instrument=instrument, consistency=consistency(stale)
+    )
 
 
 def positions_request(account: str, instrument: str, stale: bool) -> admin_pb2.ListPositionsRequest:
-    return admin_pb2.ListPositionsRequest(account=account, instrument=instrument, consistency=consistency(stale))
+    return admin_pb2.ListPositionsRequest(
+        account=account, instrument=instrument, consistency=consistency(stale)
+    )
 
 
 def get_order_request(client_order_id: str, stale: bool) -> engine_pb2.GetOrderRequest:
-    return engine_pb2.GetOrderRequest(client_order_id=client_order_id, consistency=consistency(stale))
+    return engine_pb2.GetOrderRequest(
+        client_order_id=client_order_id, consistency=consistency(stale)
+    )
 
 
 def leadership_event(m: engine_pb2.ObserveResponse) -> LeadershipEvent:
-    return LeadershipEvent(m.epoch, m.holder_id, m.ttl_ms, m.node_id, m.applied_index, m.handoff_to,
-                           m.changed_at_ns)
+    return LeadershipEvent(
+        m.epoch, m.holder_id, m.ttl_ms, m.node_id, m.applied_index, m.handoff_to, m.changed_at_ns
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,30 +565,74 @@ def _order_result(response: Any) -> OrderResult:
     return OrderResult(order_from_wire(response.order), response.duplicate)
 
 
-def submit_order(engine_id: str, client_order_id: str, account: str, instrument: str, side: Side,
-                 quantity: Decimal | str, price: Decimal | str) -> FencedWrite[OrderResult]:
-    return FencedWrite("SubmitOrder", lambda epoch: engine_pb2.SubmitOrderRequest(
-        engine_id=engine_id, epoch=epoch, client_order_id=client_order_id, account=account,
-        instrument=instrument, side=types_pb2.Side.ValueType(side), quantity=str(quantity), price=str(price)),
-        _order_result)
+def submit_order(
+    engine_id: str,
+    client_order_id: str,
+    account: str,
+    instrument: str,
+    side: Side,
+    quantity: Decimal | str,
+    price: Decimal | str,
+) -> FencedWrite[OrderResult]:
+    return FencedWrite(
+        "SubmitOrder",
+        lambda epoch: engine_pb2.SubmitOrderRequest(
+            engine_id=engine_id,
+            epoch=epoch,
+            client_order_id=client_order_id,
+            account=account,
+            instrument=instrument,
+            side=types_pb2.Side.ValueType(side),
+            quantity=str(quantity),
+            price=str(price),
+        ),
+        _order_result,
+    )
 
 
-def update_order(engine_id: str, client_order_id: str, status: OrderStatus, venue_order_id: str,
-                 reason: str) -> FencedWrite[OrderResult]:
-    return FencedWrite("UpdateOrder", lambda epoch: engine_pb2.UpdateOrderRequest(
-        engine_id=engine_id, epoch=epoch, client_order_id=client_order_id,
-        status=types_pb2.OrderStatus.ValueType(status), venue_order_id=venue_order_id, reason=reason),
-        _order_result)
+def update_order(
+    engine_id: str, client_order_id: str, status: OrderStatus, venue_order_id: str, reason: str
+) -> FencedWrite[OrderResult]:
+    return FencedWrite(
+        "UpdateOrder",
+        lambda epoch: engine_pb2.UpdateOrderRequest(
+            engine_id=engine_id,
+            epoch=epoch,
+            client_order_id=client_order_id,
+            status=types_pb2.OrderStatus.ValueType(status),
+            venue_order_id=venue_order_id,
+            reason=reason,
+        ),
+        _order_result,
+    )
 
 
 def cancel_order(engine_id: str, client_order_id: str) -> FencedWrite[OrderResult]:
-    return FencedWrite("CancelOrder", lambda epoch: engine_pb2.CancelOrderRequest(
-        engine_id=engine_id, epoch=epoch, client_order_id=client_order_id), _order_result)
+    return FencedWrite(
+        "CancelOrder",
+        lambda epoch: engine_pb2.CancelOrderRequest(
+            engine_id=engine_id, epoch=epoch, client_order_id=client_order_id
+        ),
+        _order_result,
+    )
 
 
-def report_fill(engine_id: str, fill_id: str, client_order_id: str, quantity: Decimal | str,
-                price: Decimal | str) -> FencedWrite[FillResult]:
-    return FencedWrite("ReportFill", lambda epoch: engine_pb2.ReportFillRequest(
-        engine_id=engine_id, epoch=epoch, fill_id=fill_id, client_order_id=client_order_id,
-        quantity=str(quantity), price=str(price)),
-        lambda r: FillResult(order_from_wire(r.order), position_from_wire(r.position), r.duplicate))
+def report_fill(
+    engine_id: str,
+    fill_id: str,
+    client_order_id: str,
+    quantity: Decimal | str,
+    price: Decimal | str,
+) -> FencedWrite[FillResult]:
+    return FencedWrite(
+        "ReportFill",
+        lambda epoch: engine_pb2.ReportFillRequest(
+            engine_id=engine_id,
+            epoch=epoch,
+            fill_id=fill_id,
+            client_order_id=client_order_id,
+            quantity=str(quantity),
+            price=str(price),
+        ),
+        lambda r: FillResult(order_from_wire(r.order), position_from_wire(r.position), r.duplicate),
+    )

@@ -2,7 +2,8 @@
 `EngineSession` (campaign, lease keep-alive, fenced order calls, on_elected / on_demoted).
 
     client = CoordinatorClient("10.0.1.5:7001,10.0.2.5:7001,10.0.3.5:7001")
-    session = EngineSession(client, "engine-a", ttl_ms=500, on_elected=start_trading, on_demoted=stop_trading)
+    session = EngineSession(client, "engine-a", ttl_ms=500,
+                            on_elected=start_trading, on_demoted=stop_trading)
     session.start()
     ...
     session.submit_order("ord-1", "ACC1", "BTC-PERP", Side.BUY, "0.5", "64000")
@@ -47,13 +48,22 @@ class CoordinatorClient:
     failures are retried with the same request (so the same idempotency key) against whichever
     node answers, preferring the leader, within `policy.budget_ms`."""
 
-    def __init__(self, addresses: str | Sequence[str], *, retry: policy.RetryPolicy | None = None,
-                 interceptors: Sequence[grpc.UnaryUnaryClientInterceptor[Any, Any]] = ()) -> None:
+    def __init__(
+        self,
+        addresses: str | Sequence[str],
+        *,
+        retry: policy.RetryPolicy | None = None,
+        interceptors: Sequence[grpc.UnaryUnaryClientInterceptor[Any, Any]] = (),
+    ) -> None:
         self.addresses = policy.parse_addresses(addresses)
         self.policy = retry or policy.RetryPolicy()
-        self._raw_channels = {a: grpc.insecure_channel(a, options=CHANNEL_OPTIONS) for a in self.addresses}
-        self._channels = {a: grpc.intercept_channel(c, *interceptors) if interceptors else c
-                          for a, c in self._raw_channels.items()}
+        self._raw_channels = {
+            a: grpc.insecure_channel(a, options=CHANNEL_OPTIONS) for a in self.addresses
+        }
+        self._channels = {
+            a: grpc.intercept_channel(c, *interceptors) if interceptors else c
+            for a, c in self._raw_channels.items()
+        }
         self._engine = {a: engine_pb2_grpc.EngineStub(c) for a, c in self._channels.items()}  # type: ignore[no-untyped-call]
         self._admin = {a: admin_pb2_grpc.AdminStub(c) for a, c in self._channels.items()}  # type: ignore[no-untyped-call]
         self._targets = policy.Targets(self.addresses)
@@ -71,19 +81,26 @@ class CoordinatorClient:
 
     # ---------------------------------------------------------------- the one call path
 
-    def call(self, service: str, method: str, request: Any, *, give_up_ns: int | None = None) -> Any:
+    def call(
+        self, service: str, method: str, request: Any, *, give_up_ns: int | None = None
+    ) -> Any:
         return self.call_timed(service, method, request, give_up_ns=give_up_ns)[0]
 
-    def call_timed(self, service: str, method: str, request: Any, *,
-                   give_up_ns: int | None = None) -> tuple[Any, int]:
+    def call_timed(
+        self, service: str, method: str, request: Any, *, give_up_ns: int | None = None
+    ) -> tuple[Any, int]:
         """Returns (response, when the first attempt was sent). Raises a `Refused` subclass,
         or `Unavailable` once the retry budget or `give_up_ns` (monotonic) is spent."""
-        attempts = policy.Attempts(self.policy, time.monotonic_ns(), give_up_ns, self._random.random)
+        attempts = policy.Attempts(
+            self.policy, time.monotonic_ns(), give_up_ns, self._random.random
+        )
         stubs = self._engine if service == "Engine" else self._admin
         while (timeout := attempts.timeout_s(time.monotonic_ns())) is not None:
             address = self._targets.next()
             try:
-                return getattr(stubs[address], method)(request, timeout=timeout), attempts.started_ns
+                return getattr(stubs[address], method)(
+                    request, timeout=timeout
+                ), attempts.started_ns
             except grpc.RpcError as exc:
                 self._targets.lost(address)
                 delay = attempts.failed(*policy.what_failed(exc), address, time.monotonic_ns())
@@ -108,17 +125,29 @@ class CoordinatorClient:
 
     def status(self, address: str, timeout_s: float = 2.0) -> admin_pb2.StatusResponse:
         """One node's own view (not forwarded, not retried)."""
-        response: admin_pb2.StatusResponse = self._admin[address].Status(admin_pb2.StatusRequest(), timeout=timeout_s)
+        response: admin_pb2.StatusResponse = self._admin[address].Status(
+            admin_pb2.StatusRequest(), timeout=timeout_s
+        )
         return response
 
-    def orders(self, *, open_only: bool = False, account: str = "", instrument: str = "",
-               stale: bool = False) -> list[Order]:
+    def orders(
+        self,
+        *,
+        open_only: bool = False,
+        account: str = "",
+        instrument: str = "",
+        stale: bool = False,
+    ) -> list[Order]:
         request = policy.orders_request(open_only, account, instrument, stale)
         return [order_from_wire(o) for o in self.call("Admin", "ListOrders", request).orders]
 
-    def positions(self, *, account: str = "", instrument: str = "", stale: bool = False) -> list[Position]:
+    def positions(
+        self, *, account: str = "", instrument: str = "", stale: bool = False
+    ) -> list[Position]:
         request = policy.positions_request(account, instrument, stale)
-        return [position_from_wire(p) for p in self.call("Admin", "ListPositions", request).positions]
+        return [
+            position_from_wire(p) for p in self.call("Admin", "ListPositions", request).positions
+        ]
 
     def get_order(self, client_order_id: str, *, stale: bool = False) -> Order:
         request = policy.get_order_request(client_order_id, stale)
@@ -161,10 +190,18 @@ class EngineSession:
     order call raises NotActive without touching the network.
     """
 
-    def __init__(self, client: CoordinatorClient, engine_id: str, ttl_ms: int = 500, *,
-                 on_elected: Callable[[Grant], None] | None = None,
-                 on_demoted: Callable[[str], None] | None = None, margin_ms: int | None = None,
-                 rejoin_after_demotion: bool = True, on_handoff: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        client: CoordinatorClient,
+        engine_id: str,
+        ttl_ms: int = 500,
+        *,
+        on_elected: Callable[[Grant], None] | None = None,
+        on_demoted: Callable[[str], None] | None = None,
+        margin_ms: int | None = None,
+        rejoin_after_demotion: bool = True,
+        on_handoff: Callable[[str], None] | None = None,
+    ) -> None:
         """`on_handoff(to_engine_id)`: an operator asked for a planned hand-off to that engine;
         drain, then call `resign(to_engine_id)`. Without it the session resigns at once."""
         self.client = client
@@ -180,10 +217,12 @@ class EngineSession:
         self._lease_granted = threading.Event()
         self._closed = threading.Event()
         self._callbacks: queue.Queue[Callable[[], None] | None] = queue.Queue()
-        self._threads = [threading.Thread(target=self._run, name=f"session-{engine_id}", daemon=True),
-                         threading.Thread(target=self._watch_lease, name=f"lease-{engine_id}", daemon=True),
-                         threading.Thread(target=self._observe, name=f"observe-{engine_id}", daemon=True),
-                         threading.Thread(target=self._deliver, name=f"callbacks-{engine_id}", daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._run, name=f"session-{engine_id}", daemon=True),
+            threading.Thread(target=self._watch_lease, name=f"lease-{engine_id}", daemon=True),
+            threading.Thread(target=self._observe, name=f"observe-{engine_id}", daemon=True),
+            threading.Thread(target=self._deliver, name=f"callbacks-{engine_id}", daemon=True),
+        ]
         self.handoff_to = ""
 
     # ------------------------------------------------------------------- lifecycle
@@ -236,7 +275,11 @@ class EngineSession:
             epoch = self.core.epoch if self.core.state is policy.SessionState.ACTIVE else None
             self._demote("resigned", rejoin=False)
         if epoch is not None:
-            self.client.call("Engine", "Resign", policy.resign_request(self.engine_id, epoch, successor_engine_id))
+            self.client.call(
+                "Engine",
+                "Resign",
+                policy.resign_request(self.engine_id, epoch, successor_engine_id),
+            )
 
     def campaign_again(self) -> None:
         with self._lock:
@@ -245,21 +288,37 @@ class EngineSession:
 
     # ----------------------------------------------------------------- fenced writes
 
-    def submit_order(self, client_order_id: str, account: str, instrument: str, side: Side,
-                     quantity: Decimal | str, price: Decimal | str) -> OrderResult:
-        return self._fenced(policy.submit_order(self.engine_id, client_order_id, account, instrument, side,
-                                                quantity, price))
+    def submit_order(
+        self,
+        client_order_id: str,
+        account: str,
+        instrument: str,
+        side: Side,
+        quantity: Decimal | str,
+        price: Decimal | str,
+    ) -> OrderResult:
+        return self._fenced(
+            policy.submit_order(
+                self.engine_id, client_order_id, account, instrument, side, quantity, price
+            )
+        )
 
-    def update_order(self, client_order_id: str, status: OrderStatus, venue_order_id: str = "",
-                     reason: str = "") -> OrderResult:
-        return self._fenced(policy.update_order(self.engine_id, client_order_id, status, venue_order_id, reason))
+    def update_order(
+        self, client_order_id: str, status: OrderStatus, venue_order_id: str = "", reason: str = ""
+    ) -> OrderResult:
+        return self._fenced(
+            policy.update_order(self.engine_id, client_order_id, status, venue_order_id, reason)
+        )
 
     def cancel_order(self, client_order_id: str) -> OrderResult:
         return self._fenced(policy.cancel_order(self.engine_id, client_order_id))
 
-    def report_fill(self, fill_id: str, client_order_id: str, quantity: Decimal | str,
-                    price: Decimal | str) -> FillResult:
-        return self._fenced(policy.report_fill(self.engine_id, fill_id, client_order_id, quantity, price))
+    def report_fill(
+        self, fill_id: str, client_order_id: str, quantity: Decimal | str, price: Decimal | str
+    ) -> FillResult:
+        return self._fenced(
+            policy.report_fill(self.engine_id, fill_id, client_order_id, quantity, price)
+        )
 
     def _fenced(self, write: policy.FencedWrite[T]) -> T:
         with self._lock:
@@ -269,8 +328,12 @@ class EngineSession:
                 self._demote(permit.demote_reason)
             raise permit.error
         try:
-            response = self.client.call("Engine", write.method, write.request(permit.epoch),
-                                        give_up_ns=permit.valid_until_ns)
+            response = self.client.call(
+                "Engine",
+                write.method,
+                write.request(permit.epoch),
+                give_up_ns=permit.valid_until_ns,
+            )
         except CoordinatorError as exc:
             with self._lock:
                 failed = self.core.on_write_failed(write.method, permit, exc, time.monotonic_ns())
@@ -306,8 +369,9 @@ class EngineSession:
         request = policy.campaign_request(self.engine_id, self._requested_ttl_ms, uuid.uuid4().hex)
         sent = time.monotonic_ns()
         try:
-            response, sent = self.client.call_timed("Engine", "Campaign", request,
-                                                    give_up_ns=sent + self.core.ttl_ms * MS)
+            response, sent = self.client.call_timed(
+                "Engine", "Campaign", request, give_up_ns=sent + self.core.ttl_ms * MS
+            )
         except CoordinatorError as exc:
             log.info("campaign of %s failed: %s", self.engine_id, exc)
             with self._lock:
@@ -318,14 +382,22 @@ class EngineSession:
         if isinstance(outcome, policy.ResumeDue):
             self._resume(outcome.epoch)
         else:
-            self._act_on(outcome, tuple(map(order_from_wire, response.open_orders)),
-                         tuple(map(position_from_wire, response.positions)), resumed=False)
+            self._act_on(
+                outcome,
+                tuple(map(order_from_wire, response.open_orders)),
+                tuple(map(position_from_wire, response.positions)),
+                resumed=False,
+            )
 
     def _resume(self, epoch: int) -> None:
         sent = time.monotonic_ns()
         try:
-            response, sent = self.client.call_timed("Engine", "KeepAlive", policy.keep_alive_request(
-                self.engine_id, epoch), give_up_ns=sent + self.core.ttl_ms * MS)
+            response, sent = self.client.call_timed(
+                "Engine",
+                "KeepAlive",
+                policy.keep_alive_request(self.engine_id, epoch),
+                give_up_ns=sent + self.core.ttl_ms * MS,
+            )
             orders, positions = self.client.orders(open_only=True), self.client.positions()
         except CoordinatorError:
             with self._lock:
@@ -335,17 +407,32 @@ class EngineSession:
             outcome = self.core.on_resumed(epoch, response.ttl_ms, sent, time.monotonic_ns())
         self._act_on(outcome, tuple(orders), tuple(positions), resumed=True)
 
-    def _act_on(self, outcome: policy.CampaignOutcome, orders: tuple[Order, ...],
-                positions: tuple[Position, ...], *, resumed: bool) -> None:
+    def _act_on(
+        self,
+        outcome: policy.CampaignOutcome,
+        orders: tuple[Order, ...],
+        positions: tuple[Position, ...],
+        *,
+        resumed: bool,
+    ) -> None:
         if isinstance(outcome, policy.GiveBack):
-            log.warning("grant of epoch %d arrived after its local lease; resigning it", outcome.epoch)
+            log.warning(
+                "grant of epoch %d arrived after its local lease; resigning it", outcome.epoch
+            )
             with contextlib.suppress(Exception):
-                self.client.call("Engine", "Resign", policy.resign_request(self.engine_id, outcome.epoch))
+                self.client.call(
+                    "Engine", "Resign", policy.resign_request(self.engine_id, outcome.epoch)
+                )
         if not isinstance(outcome, policy.Elected):
             return
         self._lease_granted.set()
         grant = Grant(self.engine_id, outcome.epoch, outcome.ttl_ms, orders, positions, resumed)
-        log.info("engine %s elected with epoch %d (%d open orders)", self.engine_id, outcome.epoch, len(orders))
+        log.info(
+            "engine %s elected with epoch %d (%d open orders)",
+            self.engine_id,
+            outcome.epoch,
+            len(orders),
+        )
         if self._on_elected is not None:
             callback = self._on_elected
             self._callbacks.put(lambda: callback(grant))
@@ -353,7 +440,9 @@ class EngineSession:
     def _keep_alive(self, action: policy.KeepAliveDue) -> None:
         request = policy.keep_alive_request(self.engine_id, action.epoch)
         try:
-            response, sent = self.client.call_timed("Engine", "KeepAlive", request, give_up_ns=action.deadline_ns)
+            response, sent = self.client.call_timed(
+                "Engine", "KeepAlive", request, give_up_ns=action.deadline_ns
+            )
         except CoordinatorError as exc:
             log.debug("keep-alive of epoch %d failed: %s", action.epoch, exc)
             with self._lock:

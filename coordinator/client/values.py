@@ -16,7 +16,7 @@ class Grant:
     ttl_ms: int
     open_orders: tuple[Order, ...]
     positions: tuple[Position, ...]
-    resumed: bool = False    # re-acquired the same epoch after a lost lease (no one else held it)
+    resumed: bool = False  # re-acquired the same epoch after a lost lease (no one else held it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +24,7 @@ class LeadershipEvent:
     """One item of `observe()`: who holds the execution role, as a node has applied it."""
 
     epoch: int
-    holder_id: str           # "" when the role is free
+    holder_id: str  # "" when the role is free
     ttl_ms: int
     node_id: str
     applied_index: int

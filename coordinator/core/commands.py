@@ -61,7 +61,11 @@ class RequestHandoff:
 
 @dataclass(frozen=True, slots=True)
 class SubmitOrder:
-    refusals: ClassVar[frozenset[Reason]] = _FENCED | {R.IDEMPOTENCY_CONFLICT, R.HALTED, R.RISK_LIMIT}
+    refusals: ClassVar[frozenset[Reason]] = _FENCED | {
+        R.IDEMPOTENCY_CONFLICT,
+        R.HALTED,
+        R.RISK_LIMIT,
+    }
     engine_id: str
     epoch: int
     client_order_id: str
@@ -74,11 +78,15 @@ class SubmitOrder:
 
 @dataclass(frozen=True, slots=True)
 class UpdateOrder:
-    refusals: ClassVar[frozenset[Reason]] = _FENCED | {R.UNKNOWN_ORDER, R.IDEMPOTENCY_CONFLICT, R.ILLEGAL_TRANSITION}
+    refusals: ClassVar[frozenset[Reason]] = _FENCED | {
+        R.UNKNOWN_ORDER,
+        R.IDEMPOTENCY_CONFLICT,
+        R.ILLEGAL_TRANSITION,
+    }
     engine_id: str
     epoch: int
     client_order_id: str
-    status: OrderStatus         # OPEN (venue ack), REJECTED or CANCELED (cancel confirmed)
+    status: OrderStatus  # OPEN (venue ack), REJECTED or CANCELED (cancel confirmed)
     venue_order_id: str = ""
     reason: str = ""
 
@@ -93,8 +101,12 @@ class CancelOrder:
 
 @dataclass(frozen=True, slots=True)
 class ReportFill:
-    refusals: ClassVar[frozenset[Reason]] = _FENCED | {R.UNKNOWN_ORDER, R.IDEMPOTENCY_CONFLICT, R.ILLEGAL_TRANSITION,
-                                                       R.OVERFILL}
+    refusals: ClassVar[frozenset[Reason]] = _FENCED | {
+        R.UNKNOWN_ORDER,
+        R.IDEMPOTENCY_CONFLICT,
+        R.ILLEGAL_TRANSITION,
+        R.OVERFILL,
+    }
     engine_id: str
     epoch: int
     fill_id: str
@@ -131,6 +143,17 @@ class Barrier:
 
 EngineWrite = SubmitOrder | UpdateOrder | CancelOrder | ReportFill
 Command = (
-    Campaign | KeepAlive | Expire | Resign | RequestHandoff | SubmitOrder | UpdateOrder
-    | CancelOrder | ReportFill | SetRiskLimits | Halt | Resume | Barrier
+    Campaign
+    | KeepAlive
+    | Expire
+    | Resign
+    | RequestHandoff
+    | SubmitOrder
+    | UpdateOrder
+    | CancelOrder
+    | ReportFill
+    | SetRiskLimits
+    | Halt
+    | Resume
+    | Barrier
 )

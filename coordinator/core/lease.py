@@ -46,7 +46,10 @@ class LeaseTimer:
             self._deadline_ns = None
             self._epoch = 0
             return
-        if (lease.epoch, lease.lease_seq) == (self._epoch, self._lease_seq) and self._deadline_ns is not None:
+        if (lease.epoch, lease.lease_seq) == (
+            self._epoch,
+            self._lease_seq,
+        ) and self._deadline_ns is not None:
             return
         previous = self._deadline_ns if lease.epoch == self._epoch else None
         self._epoch, self._lease_seq = lease.epoch, lease.lease_seq

@@ -72,7 +72,7 @@ class Fill:
     client_order_id: str
     quantity: Decimal
     price: Decimal
-    seq: int            # 1, 2, 3, ... in log order: positions are a fold of fills in this order
+    seq: int  # 1, 2, 3, ... in log order: positions are a fold of fills in this order
     epoch: int
     engine_id: str
     filled_at_ns: int
@@ -82,8 +82,8 @@ class Fill:
 class Position:
     account: str
     instrument: str
-    quantity: Decimal          # signed: positive long, negative short
-    average_price: Decimal     # of the open quantity; zero when flat
+    quantity: Decimal  # signed: positive long, negative short
+    average_price: Decimal  # of the open quantity; zero when flat
     realized_pnl: Decimal
 
     @staticmethod
@@ -100,7 +100,7 @@ class Lease:
     ttl_ms: int
     granted_at_ns: int
     renewed_at_ns: int
-    lease_seq: int      # keep-alives applied in this epoch; an Expire names the one it timed
+    lease_seq: int  # keep-alives applied in this epoch; an Expire names the one it timed
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +109,7 @@ class Release:
 
     epoch: int
     engine_id: str
-    cause: str          # "resigned" | "expired"
+    cause: str  # "resigned" | "expired"
     released_at_ns: int
 
 
@@ -135,8 +135,8 @@ ANY = "*"
 
 @dataclass(frozen=True, slots=True)
 class ScopedRiskLimits:
-    account: str        # ANY matches every account
-    instrument: str     # ANY matches every instrument
+    account: str  # ANY matches every account
+    instrument: str  # ANY matches every instrument
     limits: RiskLimits
 
 
@@ -144,8 +144,8 @@ class ScopedRiskLimits:
 class Leadership:
     """A read of who holds the execution role."""
 
-    epoch: int                      # the last epoch granted (0 before the first grant)
+    epoch: int  # the last epoch granted (0 before the first grant)
     holder: Lease | None
-    handoff_to: str                 # an operator asked the holder to hand off to this engine
+    handoff_to: str  # an operator asked the holder to hand off to this engine
     reservation: Reservation | None
     last_release: Release | None

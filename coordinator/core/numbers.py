@@ -51,7 +51,9 @@ def parse_decimal(field: str, text: str, *, positive: bool = True) -> Decimal:
 def check_bounds(field: str, value: Decimal, *, positive: bool = True) -> None:
     """Refuses values outside the digit bounds, and non-positive ones when `positive`."""
     if positive and value <= 0:
-        raise InvalidCommand(f"{field} must be greater than zero, got {format_decimal(value)}", field)
+        raise InvalidCommand(
+            f"{field} must be greater than zero, got {format_decimal(value)}", field
+        )
     if not positive and value < 0:
         raise InvalidCommand(f"{field} must not be negative, got {format_decimal(value)}", field)
     _sign, digits, exponent = canonical(value).as_tuple()
@@ -63,7 +65,9 @@ def check_bounds(field: str, value: Decimal, *, positive: bool = True) -> None:
             f"{field} has {fraction_digits} decimal places; at most {MAX_FRACTION_DIGITS}", field
         )
     if integer_digits > MAX_INTEGER_DIGITS:
-        raise InvalidCommand(f"{field} is too large: at most {MAX_INTEGER_DIGITS} integer digits", field)
+        raise InvalidCommand(
+            f"{field} is too large: at most {MAX_INTEGER_DIGITS} integer digits", field
+        )
 
 
 def canonical(value: Decimal) -> Decimal:

@@ -22,14 +22,17 @@ def apply_fill(position: Position, side: Side, quantity: Decimal, price: Decimal
     signed = quantity if side is Side.BUY else -quantity
     new_quantity = CONTEXT.add(held, signed)
     if held == 0 or (held > 0) == (signed > 0):
-        cost = CONTEXT.add(CONTEXT.multiply(abs(held), position.average_price),
-                           CONTEXT.multiply(quantity, price))
+        cost = CONTEXT.add(
+            CONTEXT.multiply(abs(held), position.average_price), CONTEXT.multiply(quantity, price)
+        )
         average = CONTEXT.divide(cost, abs(new_quantity))
         return replace(position, quantity=canonical(new_quantity), average_price=canonical(average))
     closed = min(abs(held), quantity)
     direction = 1 if held > 0 else -1
-    pnl = CONTEXT.multiply(CONTEXT.multiply(closed, CONTEXT.subtract(price, position.average_price)),
-                           Decimal(direction))
+    pnl = CONTEXT.multiply(
+        CONTEXT.multiply(closed, CONTEXT.subtract(price, position.average_price)),
+        Decimal(direction),
+    )
     if new_quantity == 0:
         average = ZERO
     elif (new_quantity > 0) == (held > 0):
@@ -44,8 +47,9 @@ def apply_fill(position: Position, side: Side, quantity: Decimal, price: Decimal
     )
 
 
-def fold_fills(account: str, instrument: str,
-               fills: Iterable[tuple[Side, Decimal, Decimal]]) -> Position:
+def fold_fills(
+    account: str, instrument: str, fills: Iterable[tuple[Side, Decimal, Decimal]]
+) -> Position:
     """A position recomputed from scratch from (side, quantity, price) fills in log order."""
     position = Position.flat(account, instrument)
     for side, quantity, price in fills:
@@ -53,8 +57,9 @@ def fold_fills(account: str, instrument: str,
     return position
 
 
-def average_fill_price(filled: Decimal, average: Decimal | None,
-                       quantity: Decimal, price: Decimal) -> Decimal:
+def average_fill_price(
+    filled: Decimal, average: Decimal | None, quantity: Decimal, price: Decimal
+) -> Decimal:
     """An order's average fill price after one more fill."""
     if average is None or filled == 0:
         return canonical(price)

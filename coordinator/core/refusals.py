@@ -21,24 +21,25 @@ from enum import StrEnum
 class Reason(StrEnum):
     """Why the core refused a command. Values are the wire spelling."""
 
-    STALE_EPOCH = "STALE_EPOCH"                    # epoch is not the current one, or it has ended
-    NOT_HOLDER = "NOT_HOLDER"                      # the current epoch belongs to another engine
-    RISK_LIMIT = "RISK_LIMIT"                      # a pre-trade limit would be broken
-    HALTED = "HALTED"                              # the kill switch is on: no new orders
-    UNKNOWN_ORDER = "UNKNOWN_ORDER"                # no order with that client_order_id
-    INVALID_COMMAND = "INVALID_COMMAND"            # a field is malformed (field names which)
+    STALE_EPOCH = "STALE_EPOCH"  # epoch is not the current one, or it has ended
+    NOT_HOLDER = "NOT_HOLDER"  # the current epoch belongs to another engine
+    RISK_LIMIT = "RISK_LIMIT"  # a pre-trade limit would be broken
+    HALTED = "HALTED"  # the kill switch is on: no new orders
+    UNKNOWN_ORDER = "UNKNOWN_ORDER"  # no order with that client_order_id
+    INVALID_COMMAND = "INVALID_COMMAND"  # a field is malformed (field names which)
     IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"  # key seen before with different fields
-    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"      # the order's state does not allow it
-    OVERFILL = "OVERFILL"                          # a fill beyond the order's remaining quantity
+    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"  # the order's state does not allow it
+    OVERFILL = "OVERFILL"  # a fill beyond the order's remaining quantity
 
 
 class Operating(StrEnum):
     """Why a command was not applied, or may not have been, for reasons outside the core."""
 
-    NO_QUORUM = "NO_QUORUM"                    # not applied: no Raft leader could take it; retry
-    OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"        # maybe applied: retry with the same idempotency key
-    OVERLOADED = "OVERLOADED"                  # not applied: the proposal queue is full; back off
-    MEMBERSHIP_REFUSED = "MEMBERSHIP_REFUSED"  # not applied: the change is unsafe or one is in flight
+    NO_QUORUM = "NO_QUORUM"  # not applied: no Raft leader could take it; retry
+    OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"  # maybe applied: retry with the same idempotency key
+    OVERLOADED = "OVERLOADED"  # not applied: the proposal queue is full; back off
+    # not applied: the change is unsafe or one is in flight
+    MEMBERSHIP_REFUSED = "MEMBERSHIP_REFUSED"
 
     @property
     def retryable(self) -> bool:

@@ -11,8 +11,8 @@ from coordinator.core.refusals import Reason
 @dataclass(frozen=True, slots=True)
 class CampaignResult:
     granted: bool
-    epoch: int              # the granted epoch, or the current one when not granted
-    holder_id: str          # "" when the role is free (reserved for a hand-off, say)
+    epoch: int  # the granted epoch, or the current one when not granted
+    holder_id: str  # "" when the role is free (reserved for a hand-off, say)
     ttl_ms: int
     duplicate: bool
     # The warm-takeover book, as of this command's position in the log (only when granted).

@@ -24,9 +24,14 @@ class Exposure:
     sell_open: Decimal
 
 
-def resolve_limits(table: dict[tuple[str, str], RiskLimits], account: str, instrument: str) -> RiskLimits:
+def resolve_limits(
+    table: dict[tuple[str, str], RiskLimits], account: str, instrument: str
+) -> RiskLimits:
     """The effective limits for an order on (account, instrument)."""
-    scopes = [table.get(key) for key in ((account, instrument), (account, ANY), (ANY, instrument), (ANY, ANY))]
+    scopes = [
+        table.get(key)
+        for key in ((account, instrument), (account, ANY), (ANY, instrument), (ANY, ANY))
+    ]
     found = [s for s in scopes if s is not None]
 
     def first(name: str) -> object:
@@ -43,8 +48,15 @@ def resolve_limits(table: dict[tuple[str, str], RiskLimits], account: str, instr
     )
 
 
-def check_order(limits: RiskLimits, *, side: Side, quantity: Decimal, position: Decimal,
-                exposure: Exposure, open_orders: int) -> None:
+def check_order(
+    limits: RiskLimits,
+    *,
+    side: Side,
+    quantity: Decimal,
+    position: Decimal,
+    exposure: Exposure,
+    open_orders: int,
+) -> None:
     """Refuses (RiskLimit, naming the limit) an order that would break one of `limits`.
 
     `position` is the current net position, `exposure` the open orders on the same
@@ -53,17 +65,25 @@ def check_order(limits: RiskLimits, *, side: Side, quantity: Decimal, position: 
     if limits.order_quantity_max is not None and quantity > limits.order_quantity_max:
         raise RiskLimit(
             f"order quantity {format_decimal(quantity)} exceeds order_quantity_max "
-            f"{format_decimal(limits.order_quantity_max)}", "quantity")
+            f"{format_decimal(limits.order_quantity_max)}",
+            "quantity",
+        )
     if limits.open_orders_max is not None and open_orders + 1 > limits.open_orders_max:
         raise RiskLimit(
-            f"account already has {open_orders} open orders; open_orders_max is {limits.open_orders_max}",
-            "account")
+            f"account already has {open_orders} open orders; open_orders_max is "
+            f"{limits.open_orders_max}",
+            "account",
+        )
     if limits.position_max is not None:
         if side is Side.BUY:
             worst = CONTEXT.add(CONTEXT.add(position, exposure.buy_open), quantity)
         else:
-            worst = CONTEXT.minus(CONTEXT.subtract(CONTEXT.subtract(position, exposure.sell_open), quantity))
+            worst = CONTEXT.minus(
+                CONTEXT.subtract(CONTEXT.subtract(position, exposure.sell_open), quantity)
+            )
         if worst > limits.position_max:
             raise RiskLimit(
                 f"worst-case position {format_decimal(worst)} would exceed position_max "
-                f"{format_decimal(limits.position_max)}", "quantity")
+                f"{format_decimal(limits.position_max)}",
+                "quantity",
+            )

@@ -1,4 +1,5 @@
-"""The canonical snapshot codec: the state's records to and from bytes for `snapshot()` / `restore()`.
+"""The canonical snapshot codec: the state's records to and from bytes for `snapshot()` and
+`restore()`.
 
 Canonical JSON: sorted keys, no whitespace, ASCII only, decimals as canonical strings, records
 as fixed-order arrays. Equal states therefore give equal bytes, and the digest of the bytes is
@@ -52,7 +53,14 @@ def load(data: bytes) -> dict[str, Any]:
 def lease_out(lease: Lease | None) -> list[Any] | None:
     if lease is None:
         return None
-    return [lease.engine_id, lease.epoch, lease.ttl_ms, lease.granted_at_ns, lease.renewed_at_ns, lease.lease_seq]
+    return [
+        lease.engine_id,
+        lease.epoch,
+        lease.ttl_ms,
+        lease.granted_at_ns,
+        lease.renewed_at_ns,
+        lease.lease_seq,
+    ]
 
 
 def lease_in(row: list[Any] | None) -> Lease | None:
@@ -84,30 +92,90 @@ def release_in(row: list[Any] | None) -> Release | None:
 
 
 def order_out(o: Order) -> list[Any]:
-    return [o.client_order_id, o.account, o.instrument, o.side.name, text(o.quantity), text(o.price),
-            o.status.name, text(o.filled_quantity),
-            None if o.average_fill_price is None else text(o.average_fill_price),
-            o.venue_order_id, o.cancel_requested, o.epoch, o.engine_id, o.created_at_ns, o.updated_at_ns,
-            o.reject_reason]
+    return [
+        o.client_order_id,
+        o.account,
+        o.instrument,
+        o.side.name,
+        text(o.quantity),
+        text(o.price),
+        o.status.name,
+        text(o.filled_quantity),
+        None if o.average_fill_price is None else text(o.average_fill_price),
+        o.venue_order_id,
+        o.cancel_requested,
+        o.epoch,
+        o.engine_id,
+        o.created_at_ns,
+        o.updated_at_ns,
+        o.reject_reason,
+    ]
 
 
 def order_in(row: list[Any]) -> Order:
-    (cid, account, instrument, side, quantity, price, status, filled, average, venue_id, cancel_requested,
-     epoch, engine_id, created, updated, reject_reason) = row
-    return Order(str(cid), str(account), str(instrument), Side[side], dec(quantity), dec(price),
-                 OrderStatus[status], dec(filled), None if average is None else dec(average), str(venue_id),
-                 bool(cancel_requested), int(epoch), str(engine_id), int(created), int(updated),
-                 str(reject_reason))
+    (
+        cid,
+        account,
+        instrument,
+        side,
+        quantity,
+        price,
+        status,
+        filled,
+        average,
+        venue_id,
+        cancel_requested,
+        epoch,
+        engine_id,
+        created,
+        updated,
+        reject_reason,
+    ) = row
+    return Order(
+        str(cid),
+        str(account),
+        str(instrument),
+        Side[side],
+        dec(quantity),
+        dec(price),
+        OrderStatus[status],
+        dec(filled),
+        None if average is None else dec(average),
+        str(venue_id),
+        bool(cancel_requested),
+        int(epoch),
+        str(engine_id),
+        int(created),
+        int(updated),
+        str(reject_reason),
+    )
 
 
 def fill_out(f: Fill) -> list[Any]:
-    return [f.fill_id, f.client_order_id, text(f.quantity), text(f.price), f.seq, f.epoch, f.engine_id,
-            f.filled_at_ns]
+    return [
+        f.fill_id,
+        f.client_order_id,
+        text(f.quantity),
+        text(f.price),
+        f.seq,
+        f.epoch,
+        f.engine_id,
+        f.filled_at_ns,
+    ]
 
 
 def fill_in(row: list[Any]) -> Fill:
     fill_id, cid, quantity, price, seq, epoch, engine_id, at = row
-    return Fill(str(fill_id), str(cid), dec(quantity), dec(price), int(seq), int(epoch), str(engine_id), int(at))
+    return Fill(
+        str(fill_id),
+        str(cid),
+        dec(quantity),
+        dec(price),
+        int(seq),
+        int(epoch),
+        str(engine_id),
+        int(at),
+    )
 
 
 def position_out(p: Position) -> list[Any]:
@@ -121,15 +189,23 @@ def position_in(row: list[Any]) -> Position:
 
 def risk_out(s: ScopedRiskLimits) -> list[Any]:
     limits = s.limits
-    return [s.account, s.instrument,
-            None if limits.order_quantity_max is None else text(limits.order_quantity_max),
-            None if limits.position_max is None else text(limits.position_max),
-            limits.open_orders_max]
+    return [
+        s.account,
+        s.instrument,
+        None if limits.order_quantity_max is None else text(limits.order_quantity_max),
+        None if limits.position_max is None else text(limits.position_max),
+        limits.open_orders_max,
+    ]
 
 
 def risk_in(row: list[Any]) -> ScopedRiskLimits:
     account, instrument, quantity_max, position_max, open_max = row
-    return ScopedRiskLimits(str(account), str(instrument), RiskLimits(
-        None if quantity_max is None else dec(quantity_max),
-        None if position_max is None else dec(position_max),
-        None if open_max is None else int(open_max)))
+    return ScopedRiskLimits(
+        str(account),
+        str(instrument),
+        RiskLimits(
+            None if quantity_max is None else dec(quantity_max),
+            None if position_max is None else dec(position_max),
+            None if open_max is None else int(open_max),
+        ),
+    )

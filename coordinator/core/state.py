@@ -149,15 +149,22 @@ class CoordinatorState:
             if record.ttl_ms != cmd.ttl_ms:
                 raise IdempotencyConflict(
                     f"campaign {cmd.request_id!r} of {cmd.engine_id!r} was made with ttl_ms "
-                    f"{record.ttl_ms}, not {cmd.ttl_ms}", "ttl_ms")
+                    f"{record.ttl_ms}, not {cmd.ttl_ms}",
+                    "ttl_ms",
+                )
             still_held = self._holder is not None and self._holder.epoch == record.epoch
-            return self._campaign_result(True, record.epoch, record.ttl_ms, duplicate=True,
-                                         with_book=still_held)
+            return self._campaign_result(
+                True, record.epoch, record.ttl_ms, duplicate=True, with_book=still_held
+            )
         if self._holder is not None or self._reserved_for_another(cmd.engine_id, now_ns):
             holder = self._holder
             return CampaignResult(
-                granted=False, epoch=self._epoch, holder_id=holder.engine_id if holder else "",
-                ttl_ms=holder.ttl_ms if holder else cmd.ttl_ms, duplicate=False)
+                granted=False,
+                epoch=self._epoch,
+                holder_id=holder.engine_id if holder else "",
+                ttl_ms=holder.ttl_ms if holder else cmd.ttl_ms,
+                duplicate=False,
+            )
         # Mutation: a new epoch (Invariant 4: one holder per epoch, epochs strictly increase).
         epoch = self._epoch + 1
         self._epoch = epoch
@@ -168,18 +175,27 @@ class CoordinatorState:
         self._clock_ns = now_ns
         return self._campaign_result(True, epoch, cmd.ttl_ms, duplicate=False, with_book=True)
 
-    def _campaign_result(self, granted: bool, epoch: int, ttl_ms: int, *, duplicate: bool,
-                         with_book: bool) -> CampaignResult:
+    def _campaign_result(
+        self, granted: bool, epoch: int, ttl_ms: int, *, duplicate: bool, with_book: bool
+    ) -> CampaignResult:
         holder = self._holder
         return CampaignResult(
-            granted=granted, epoch=epoch, holder_id=holder.engine_id if holder else "",
-            ttl_ms=ttl_ms, duplicate=duplicate,
+            granted=granted,
+            epoch=epoch,
+            holder_id=holder.engine_id if holder else "",
+            ttl_ms=ttl_ms,
+            duplicate=duplicate,
             open_orders=tuple(self.orders(open_only=True)) if with_book else (),
-            positions=tuple(self.positions()) if with_book else ())
+            positions=tuple(self.positions()) if with_book else (),
+        )
 
     def _reserved_for_another(self, engine_id: str, now_ns: int) -> bool:
         reservation = self._reservation
-        return reservation is not None and now_ns < reservation.until_ns and reservation.engine_id != engine_id
+        return (
+            reservation is not None
+            and now_ns < reservation.until_ns
+            and reservation.engine_id != engine_id
+        )
 
     def _keep_alive(self, cmd: KeepAlive, now_ns: int) -> Result:
         holder = self._fence(cmd.engine_id, cmd.epoch)
@@ -192,20 +208,28 @@ class CoordinatorState:
         holder = self._holder
         if holder is None or holder.epoch != cmd.epoch or holder.lease_seq != cmd.lease_seq:
             raise StaleEpoch(
-                f"lease (epoch {cmd.epoch}, renewal {cmd.lease_seq}) was renewed or released before "
-                "it expired", "epoch")
+                f"lease (epoch {cmd.epoch}, renewal {cmd.lease_seq}) was renewed or released "
+                "before it expired",
+                "epoch",
+            )
         self._release(holder, "expired", now_ns)
         return Ack(epoch=holder.epoch)
 
     def _resign(self, cmd: Resign, now_ns: int) -> Result:
         last = self._last_release
-        if (self._holder is None and last is not None and last.cause == "resigned"
-                and (last.epoch, last.engine_id) == (cmd.epoch, cmd.engine_id)):
+        if (
+            self._holder is None
+            and last is not None
+            and last.cause == "resigned"
+            and (last.epoch, last.engine_id) == (cmd.epoch, cmd.engine_id)
+        ):
             return Ack(duplicate=True, epoch=cmd.epoch)
         holder = self._fence(cmd.engine_id, cmd.epoch)
         self._release(holder, "resigned", now_ns)
         if cmd.successor_engine_id:
-            self._reservation = Reservation(cmd.successor_engine_id, now_ns + holder.ttl_ms * 1_000_000)
+            self._reservation = Reservation(
+                cmd.successor_engine_id, now_ns + holder.ttl_ms * 1_000_000
+            )
         return Ack(epoch=holder.epoch)
 
     def _release(self, holder: Lease, cause: str, now_ns: int) -> None:
@@ -218,9 +242,14 @@ class CoordinatorState:
     def _request_handoff(self, cmd: RequestHandoff, now_ns: int) -> Result:
         holder = self._holder
         if holder is None:
-            raise NotHolder("no engine holds the execution role, so there is nothing to hand off", "to_engine_id")
+            raise NotHolder(
+                "no engine holds the execution role, so there is nothing to hand off",
+                "to_engine_id",
+            )
         if holder.engine_id == cmd.to_engine_id:
-            raise InvalidCommand(f"{cmd.to_engine_id!r} already holds the execution role", "to_engine_id")
+            raise InvalidCommand(
+                f"{cmd.to_engine_id!r} already holds the execution role", "to_engine_id"
+            )
         if self._handoff_to == cmd.to_engine_id:
             return Ack(duplicate=True, epoch=holder.epoch)
         self._handoff_to = cmd.to_engine_id
@@ -233,9 +262,13 @@ class CoordinatorState:
         holder = self._holder
         if epoch != self._epoch or holder is None:
             state = f"held by {holder.engine_id!r}" if holder else "not held"
-            raise StaleEpoch(f"epoch {epoch} is not current (current epoch {self._epoch}, {state})", "epoch")
+            raise StaleEpoch(
+                f"epoch {epoch} is not current (current epoch {self._epoch}, {state})", "epoch"
+            )
         if holder.engine_id != engine_id:
-            raise NotHolder(f"epoch {epoch} is held by {holder.engine_id!r}, not {engine_id!r}", "engine_id")
+            raise NotHolder(
+                f"epoch {epoch} is held by {holder.engine_id!r}, not {engine_id!r}", "engine_id"
+            )
         return holder
 
     # ----------------------------------------------------------------- orders
@@ -244,27 +277,49 @@ class CoordinatorState:
         self._fence(cmd.engine_id, cmd.epoch)
         existing = self._orders.get(cmd.client_order_id)
         if existing is not None:
-            same = (existing.account, existing.instrument, existing.side, existing.quantity, existing.price) == (
-                cmd.account, cmd.instrument, cmd.side, cmd.quantity, cmd.price)
+            same = (
+                existing.account,
+                existing.instrument,
+                existing.side,
+                existing.quantity,
+                existing.price,
+            ) == (cmd.account, cmd.instrument, cmd.side, cmd.quantity, cmd.price)
             if not same:
                 raise IdempotencyConflict(
-                    f"client_order_id {cmd.client_order_id!r} already names a different order", "client_order_id")
+                    f"client_order_id {cmd.client_order_id!r} already names a different order",
+                    "client_order_id",
+                )
             return OrderResult(existing, duplicate=True)
         if self._halted:
             raise HaltedRefusal(f"trading is halted: {self._halt_reason}", "")
         key = (cmd.account, cmd.instrument)
         position = self._positions.get(key)
         check_order(
-            resolve_limits(self._risk, cmd.account, cmd.instrument), side=cmd.side, quantity=cmd.quantity,
+            resolve_limits(self._risk, cmd.account, cmd.instrument),
+            side=cmd.side,
+            quantity=cmd.quantity,
             position=position.quantity if position else ZERO,
             exposure=self._exposure.get(key) or Exposure(ZERO, ZERO),
-            open_orders=self._open_count.get(cmd.account, 0))
+            open_orders=self._open_count.get(cmd.account, 0),
+        )
         order = Order(
-            client_order_id=cmd.client_order_id, account=cmd.account, instrument=cmd.instrument,
-            side=cmd.side, quantity=canonical(cmd.quantity), price=canonical(cmd.price),
-            status=OrderStatus.PENDING_NEW, filled_quantity=ZERO, average_fill_price=None,
-            venue_order_id="", cancel_requested=False, epoch=cmd.epoch, engine_id=cmd.engine_id,
-            created_at_ns=now_ns, updated_at_ns=now_ns, reject_reason="")
+            client_order_id=cmd.client_order_id,
+            account=cmd.account,
+            instrument=cmd.instrument,
+            side=cmd.side,
+            quantity=canonical(cmd.quantity),
+            price=canonical(cmd.price),
+            status=OrderStatus.PENDING_NEW,
+            filled_quantity=ZERO,
+            average_fill_price=None,
+            venue_order_id="",
+            cancel_requested=False,
+            epoch=cmd.epoch,
+            engine_id=cmd.engine_id,
+            created_at_ns=now_ns,
+            updated_at_ns=now_ns,
+            reject_reason="",
+        )
         self._put_order(order)
         self._clock_ns = now_ns
         return OrderResult(order, duplicate=False)
@@ -272,17 +327,27 @@ class CoordinatorState:
     def _update_order(self, cmd: UpdateOrder, now_ns: int) -> Result:
         self._fence(cmd.engine_id, cmd.epoch)
         order = self._order(cmd.client_order_id)
-        if cmd.venue_order_id and order.venue_order_id and cmd.venue_order_id != order.venue_order_id:
+        if (
+            cmd.venue_order_id
+            and order.venue_order_id
+            and cmd.venue_order_id != order.venue_order_id
+        ):
             raise IdempotencyConflict(
-                f"order {order.client_order_id!r} already has venue_order_id {order.venue_order_id!r}",
-                "venue_order_id")
+                f"order {order.client_order_id!r} already has venue_order_id "
+                f"{order.venue_order_id!r}",
+                "venue_order_id",
+            )
         venue_order_id = order.venue_order_id or cmd.venue_order_id
         target = _venue_transition(order.status, cmd.status)
         if target == order.status and venue_order_id == order.venue_order_id:
             return OrderResult(order, duplicate=True)
         updated = replace(
-            order, status=target, venue_order_id=venue_order_id, updated_at_ns=now_ns,
-            reject_reason=cmd.reason if target is OrderStatus.REJECTED else order.reject_reason)
+            order,
+            status=target,
+            venue_order_id=venue_order_id,
+            updated_at_ns=now_ns,
+            reject_reason=cmd.reason if target is OrderStatus.REJECTED else order.reject_reason,
+        )
         self._put_order(updated)
         self._clock_ns = now_ns
         return OrderResult(updated, duplicate=False)
@@ -293,8 +358,10 @@ class CoordinatorState:
         if order.status is OrderStatus.CANCELED or order.cancel_requested:
             return OrderResult(order, duplicate=True)
         if order.status.is_terminal:
-            raise IllegalTransition(f"order {order.client_order_id!r} is {order.status.name}; it cannot be canceled",
-                                    "client_order_id")
+            raise IllegalTransition(
+                f"order {order.client_order_id!r} is {order.status.name}; it cannot be canceled",
+                "client_order_id",
+            )
         updated = replace(order, cancel_requested=True, updated_at_ns=now_ns)
         self._put_order(updated)
         self._clock_ns = now_ns
@@ -304,30 +371,55 @@ class CoordinatorState:
         self._fence(cmd.engine_id, cmd.epoch)
         seen = self._fills.get(cmd.fill_id)
         if seen is not None:
-            if (seen.client_order_id, seen.quantity, seen.price) != (cmd.client_order_id, cmd.quantity, cmd.price):
-                raise IdempotencyConflict(f"fill_id {cmd.fill_id!r} already names a different fill", "fill_id")
+            if (seen.client_order_id, seen.quantity, seen.price) != (
+                cmd.client_order_id,
+                cmd.quantity,
+                cmd.price,
+            ):
+                raise IdempotencyConflict(
+                    f"fill_id {cmd.fill_id!r} already names a different fill", "fill_id"
+                )
             order = self._orders[seen.client_order_id]
-            return FillResult(order, self._positions[(order.account, order.instrument)], duplicate=True)
+            return FillResult(
+                order, self._positions[(order.account, order.instrument)], duplicate=True
+            )
         order = self._order(cmd.client_order_id)
         if order.status.is_terminal:
-            raise IllegalTransition(f"order {order.client_order_id!r} is {order.status.name}; it cannot be filled",
-                                    "client_order_id")
+            raise IllegalTransition(
+                f"order {order.client_order_id!r} is {order.status.name}; it cannot be filled",
+                "client_order_id",
+            )
         if cmd.quantity > order.remaining_quantity:
             raise Overfill(
                 f"fill of {format_decimal(cmd.quantity)} exceeds the remaining "
-                f"{format_decimal(order.remaining_quantity)} of order {order.client_order_id!r}", "quantity")
+                f"{format_decimal(order.remaining_quantity)} of order {order.client_order_id!r}",
+                "quantity",
+            )
         # Mutation.
         filled = canonical(CONTEXT.add(order.filled_quantity, cmd.quantity))
         updated = replace(
-            order, filled_quantity=filled, updated_at_ns=now_ns,
-            average_fill_price=average_fill_price(order.filled_quantity, order.average_fill_price,
-                                                  cmd.quantity, cmd.price),
-            status=OrderStatus.FILLED if filled == order.quantity else OrderStatus.PARTIALLY_FILLED)
-        fill = Fill(cmd.fill_id, cmd.client_order_id, canonical(cmd.quantity), canonical(cmd.price),
-                    len(self._fills) + 1, cmd.epoch, cmd.engine_id, now_ns)
+            order,
+            filled_quantity=filled,
+            updated_at_ns=now_ns,
+            average_fill_price=average_fill_price(
+                order.filled_quantity, order.average_fill_price, cmd.quantity, cmd.price
+            ),
+            status=OrderStatus.FILLED if filled == order.quantity else OrderStatus.PARTIALLY_FILLED,
+        )
+        fill = Fill(
+            cmd.fill_id,
+            cmd.client_order_id,
+            canonical(cmd.quantity),
+            canonical(cmd.price),
+            len(self._fills) + 1,
+            cmd.epoch,
+            cmd.engine_id,
+            now_ns,
+        )
         key = (order.account, order.instrument)
-        position = apply_fill(self._positions.get(key) or Position.flat(*key), order.side,
-                              fill.quantity, fill.price)
+        position = apply_fill(
+            self._positions.get(key) or Position.flat(*key), order.side, fill.quantity, fill.price
+        )
         self._fills[fill.fill_id] = fill
         self._positions[key] = position
         self._rows["positions"].pop(key, None)
@@ -338,7 +430,9 @@ class CoordinatorState:
     def _order(self, client_order_id: str) -> Order:
         order = self._orders.get(client_order_id)
         if order is None:
-            raise UnknownOrder(f"no order with client_order_id {client_order_id!r}", "client_order_id")
+            raise UnknownOrder(
+                f"no order with client_order_id {client_order_id!r}", "client_order_id"
+            )
         return order
 
     def _put_order(self, order: Order) -> None:
@@ -375,7 +469,8 @@ class CoordinatorState:
         limits = RiskLimits(
             None if limits.order_quantity_max is None else canonical(limits.order_quantity_max),
             None if limits.position_max is None else canonical(limits.position_max),
-            limits.open_orders_max)
+            limits.open_orders_max,
+        )
         key = (account, instrument)
         if self._risk.get(key, RiskLimits()) == limits:
             return Ack(duplicate=True)
@@ -408,11 +503,19 @@ class CoordinatorState:
     def order(self, client_order_id: str) -> Order | None:
         return self._orders.get(client_order_id)
 
-    def orders(self, *, open_only: bool = False, account: str = "", instrument: str = "") -> list[Order]:
+    def orders(
+        self, *, open_only: bool = False, account: str = "", instrument: str = ""
+    ) -> list[Order]:
         """Orders in submission order (created_at_ns, then client_order_id), filtered."""
-        source = (self._orders[cid] for cid in self._open) if open_only else iter(self._orders.values())
-        selected = [o for o in source
-                    if (not account or o.account == account) and (not instrument or o.instrument == instrument)]
+        source = (
+            (self._orders[cid] for cid in self._open) if open_only else iter(self._orders.values())
+        )
+        selected = [
+            o
+            for o in source
+            if (not account or o.account == account)
+            and (not instrument or o.instrument == instrument)
+        ]
         selected.sort(key=lambda o: (o.created_at_ns, o.client_order_id))
         return selected
 
@@ -420,15 +523,20 @@ class CoordinatorState:
         return len(self._open)
 
     def positions(self, *, account: str = "", instrument: str = "") -> list[Position]:
-        return [p for key, p in sorted(self._positions.items())
-                if (not account or key[0] == account) and (not instrument or key[1] == instrument)]
+        return [
+            p
+            for key, p in sorted(self._positions.items())
+            if (not account or key[0] == account) and (not instrument or key[1] == instrument)
+        ]
 
     def fills(self) -> list[Fill]:
         """Every fill, in log order (the dict's insertion order: fills are only ever added)."""
         return list(self._fills.values())
 
     def leadership(self) -> Leadership:
-        return Leadership(self._epoch, self._holder, self._handoff_to, self._reservation, self._last_release)
+        return Leadership(
+            self._epoch, self._holder, self._handoff_to, self._reservation, self._last_release
+        )
 
     def risk_limits(self) -> list[ScopedRiskLimits]:
         return [ScopedRiskLimits(a, i, limits) for (a, i), limits in sorted(self._risk.items())]
@@ -450,29 +558,59 @@ class CoordinatorState:
     def snapshot(self) -> bytes:
         """Canonical bytes of the whole state: equal states give equal bytes. The document is
         {"fills": [...], "meta": {...}, "orders": [...], "positions": [...]} (keys in order)."""
-        meta = snapshot_codec.dump({
-            "format": SNAPSHOT_FORMAT,
-            "clock_ns": self._clock_ns,
-            "epoch": self._epoch,
-            "holder": snapshot_codec.lease_out(self._holder),
-            "handoff_to": self._handoff_to,
-            "reservation": snapshot_codec.reservation_out(self._reservation),
-            "last_release": snapshot_codec.release_out(self._last_release),
-            "campaigns": sorted([e, r, c.ttl_ms, c.epoch] for (e, r), c in self._campaigns.items()),
-            "risk": [snapshot_codec.risk_out(s) for s in self.risk_limits()],
-            "halted": self._halted,
-            "halt_reason": self._halt_reason,
-        })
-        fills = self._encoded("fills", self._fills.values(), lambda f: f.fill_id, snapshot_codec.fill_out)
-        orders = self._encoded("orders", (self._orders[cid] for cid in sorted(self._orders)),
-                               lambda o: o.client_order_id, snapshot_codec.order_out)
-        positions = self._encoded("positions", (self._positions[k] for k in sorted(self._positions)),
-                                  lambda p: (p.account, p.instrument), snapshot_codec.position_out)
-        return b"".join((b'{"fills":[', fills, b'],"meta":', meta, b',"orders":[', orders, b'],"positions":[',
-                         positions, b"]}"))
+        meta = snapshot_codec.dump(
+            {
+                "format": SNAPSHOT_FORMAT,
+                "clock_ns": self._clock_ns,
+                "epoch": self._epoch,
+                "holder": snapshot_codec.lease_out(self._holder),
+                "handoff_to": self._handoff_to,
+                "reservation": snapshot_codec.reservation_out(self._reservation),
+                "last_release": snapshot_codec.release_out(self._last_release),
+                "campaigns": sorted(
+                    [e, r, c.ttl_ms, c.epoch] for (e, r), c in self._campaigns.items()
+                ),
+                "risk": [snapshot_codec.risk_out(s) for s in self.risk_limits()],
+                "halted": self._halted,
+                "halt_reason": self._halt_reason,
+            }
+        )
+        fills = self._encoded(
+            "fills", self._fills.values(), lambda f: f.fill_id, snapshot_codec.fill_out
+        )
+        orders = self._encoded(
+            "orders",
+            (self._orders[cid] for cid in sorted(self._orders)),
+            lambda o: o.client_order_id,
+            snapshot_codec.order_out,
+        )
+        positions = self._encoded(
+            "positions",
+            (self._positions[k] for k in sorted(self._positions)),
+            lambda p: (p.account, p.instrument),
+            snapshot_codec.position_out,
+        )
+        return b"".join(
+            (
+                b'{"fills":[',
+                fills,
+                b'],"meta":',
+                meta,
+                b',"orders":[',
+                orders,
+                b'],"positions":[',
+                positions,
+                b"]}",
+            )
+        )
 
-    def _encoded(self, kind: str, records: Iterable[Any], key: Callable[[Any], Any],
-                 row: Callable[[Any], list[Any]]) -> bytes:
+    def _encoded(
+        self,
+        kind: str,
+        records: Iterable[Any],
+        key: Callable[[Any], Any],
+        row: Callable[[Any], list[Any]],
+    ) -> bytes:
         cache = self._rows[kind]
         parts = []
         for record in records:
@@ -485,7 +623,8 @@ class CoordinatorState:
 
     @classmethod
     def restore(cls, data: bytes) -> CoordinatorState:
-        """A new state from `snapshot()` bytes. Raises snapshot_codec.SnapshotError if they are not."""
+        """A new state from `snapshot()` bytes. Raises snapshot_codec.SnapshotError if they are
+        not."""
         document: dict[str, Any] = snapshot_codec.load(data)
         doc = document.get("meta")
         if not isinstance(doc, dict) or doc.get("format") != SNAPSHOT_FORMAT:
@@ -498,13 +637,18 @@ class CoordinatorState:
             state._handoff_to = str(doc["handoff_to"])
             state._reservation = snapshot_codec.reservation_in(doc["reservation"])
             state._last_release = snapshot_codec.release_in(doc["last_release"])
-            state._campaigns = {(e, r): CampaignRecord(int(t), int(ep)) for e, r, t, ep in doc["campaigns"]}
+            state._campaigns = {
+                (e, r): CampaignRecord(int(t), int(ep)) for e, r, t, ep in doc["campaigns"]
+            }
             for row in document["orders"]:
                 state._put_order(snapshot_codec.order_in(row))
             state._fills = {f.fill_id: f for f in map(snapshot_codec.fill_in, document["fills"])}
             positions = map(snapshot_codec.position_in, document["positions"])
             state._positions = {(p.account, p.instrument): p for p in positions}
-            state._risk = {(s.account, s.instrument): s.limits for s in map(snapshot_codec.risk_in, doc["risk"])}
+            state._risk = {
+                (s.account, s.instrument): s.limits
+                for s in map(snapshot_codec.risk_in, doc["risk"])
+            }
             state._halted = bool(doc["halted"])
             state._halt_reason = str(doc["halt_reason"])
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
@@ -529,7 +673,9 @@ def _venue_transition(current: OrderStatus, reported: OrderStatus) -> OrderStatu
     elif reported is OrderStatus.CANCELED:
         if current is OrderStatus.CANCELED or not current.is_terminal:
             return OrderStatus.CANCELED
-    raise IllegalTransition(f"an order that is {current.name} cannot become {reported.name}", "status")
+    raise IllegalTransition(
+        f"an order that is {current.name} cannot become {reported.name}", "status"
+    )
 
 
 _HANDLERS: dict[type, Callable[[CoordinatorState, Any, int], Result]] = {

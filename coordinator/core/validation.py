@@ -20,13 +20,16 @@ TTL_MS_MAX = 600_000
 
 
 def check_id(field: str, value: str) -> None:
-    """Identifiers (engine ids, client order ids, accounts, ...): 1-128 printable ASCII, no spaces."""
+    """Identifiers (engine ids, client order ids, accounts, ...): 1-128 printable ASCII, no
+    spaces."""
     if not isinstance(value, str) or not value:
         raise InvalidCommand(f"{field} is required", field)
     if len(value) > ID_MAX_LENGTH:
         raise InvalidCommand(f"{field} is longer than {ID_MAX_LENGTH} characters", field)
     if not (value.isascii() and value.isprintable()) or any(c.isspace() for c in value):
-        raise InvalidCommand(f"{field} must be printable ASCII without spaces, got {value!r}", field)
+        raise InvalidCommand(
+            f"{field} must be printable ASCII without spaces, got {value!r}", field
+        )
 
 
 def check_optional_id(field: str, value: str) -> None:
@@ -55,7 +58,9 @@ def check_epoch(field: str, value: int) -> None:
 
 def check_ttl_ms(value: int) -> None:
     if not isinstance(value, int) or not TTL_MS_MIN <= value <= TTL_MS_MAX:
-        raise InvalidCommand(f"ttl_ms must be between {TTL_MS_MIN} and {TTL_MS_MAX}, got {value!r}", "ttl_ms")
+        raise InvalidCommand(
+            f"ttl_ms must be between {TTL_MS_MIN} and {TTL_MS_MAX}, got {value!r}", "ttl_ms"
+        )
 
 
 def validate_command(command: object) -> None:

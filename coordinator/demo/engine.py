@@ -47,8 +47,17 @@ log = logging.getLogger("demo.engine")
 
 
 class DemoEngine:
-    def __init__(self, engine_id: str, cluster: str, venue: str, ttl_ms: int, events: Path, rate: float,
-                 account: str = "DEMO", instrument: str = "BTC-USD") -> None:
+    def __init__(
+        self,
+        engine_id: str,
+        cluster: str,
+        venue: str,
+        ttl_ms: int,
+        events: Path,
+        rate: float,
+        account: str = "DEMO",
+        instrument: str = "BTC-USD",
+    ) -> None:
         self.engine_id, self.account, self.instrument = engine_id, account, instrument
         self.rate = rate
         self.client = CoordinatorClient(cluster)
@@ -60,24 +69,42 @@ class DemoEngine:
         self._stop = threading.Event()
         self._resumed = threading.Event()
         self._prepared: tuple[str, int] | None = None
-        self._placing = threading.Lock()   # held while one order is in flight
-        self.session = EngineSession(self.client, engine_id, ttl_ms, on_elected=self._elected,
-                                     on_demoted=self._demoted, on_handoff=self._hand_off)
+        self._placing = threading.Lock()  # held while one order is in flight
+        self.session = EngineSession(
+            self.client,
+            engine_id,
+            ttl_ms,
+            on_elected=self._elected,
+            on_demoted=self._demoted,
+            on_handoff=self._hand_off,
+        )
 
     def event(self, kind: str, **fields: Any) -> None:
         with self._events_lock:
-            self._events.write(json.dumps({"t": time.time(), "engine": self.engine_id, "event": kind, **fields}) + "\n")
+            self._events.write(
+                json.dumps({"t": time.time(), "engine": self.engine_id, "event": kind, **fields})
+                + "\n"
+            )
 
     # ------------------------------------------------------------------ callbacks
 
     def _elected(self, grant: Grant) -> None:
         granted_at = time.time()
-        with self._placing:  # an order of a previous epoch may still be in flight on the main thread
+        # an order of a previous epoch may still be in flight on the main thread
+        with self._placing:
             sent, marked, failed = self._reconcile(grant)
         self._epoch = grant.epoch
-        self.event("elected", epoch=grant.epoch, open_orders=len(grant.open_orders), resumed=grant.resumed,
-                   sent_from_book=sent, marked_open=marked, reconcile_failed=failed, granted_at=granted_at,
-                   reconcile_ms=round((time.time() - granted_at) * 1000, 1))
+        self.event(
+            "elected",
+            epoch=grant.epoch,
+            open_orders=len(grant.open_orders),
+            resumed=grant.resumed,
+            sent_from_book=sent,
+            marked_open=marked,
+            reconcile_failed=failed,
+            granted_at=granted_at,
+            reconcile_ms=round((time.time() - granted_at) * 1000, 1),
+        )
         self._active.set()
 
     def _demoted(self, reason: str) -> None:
@@ -104,9 +131,17 @@ class DemoEngine:
                 if not status["known"]:
                     if self.session.epoch != grant.epoch:
                         continue
-                    status = self.venue.request({"op": "new", "cid": order.client_order_id, "engine": self.engine_id,
-                                                 "epoch": grant.epoch, "side": order.side.name,
-                                                 "quantity": str(order.quantity), "price": str(order.price)})
+                    status = self.venue.request(
+                        {
+                            "op": "new",
+                            "cid": order.client_order_id,
+                            "engine": self.engine_id,
+                            "epoch": grant.epoch,
+                            "side": order.side.name,
+                            "quantity": str(order.quantity),
+                            "price": str(order.price),
+                        }
+                    )
                     sent += 1
                 self._record_venue_state(order.client_order_id, status)
                 marked += 1
@@ -131,7 +166,7 @@ class DemoEngine:
         self.event("started")
         seq = 0
         while not self._stop.is_set():
-            if self._resumed.is_set():           # woken from a pause, wherever it struck
+            if self._resumed.is_set():  # woken from a pause, wherever it struck
                 self._resumed.clear()
                 self._send_prepared_as_zombie()
                 continue
@@ -140,8 +175,8 @@ class DemoEngine:
             epoch = self._epoch
             seq += 1
             cid = f"{self.engine_id}-e{epoch}-{seq:05d}"
-            self._prepared = (cid, epoch)        # the write this engine is about to make
-            time.sleep(1.0 / self.rate)          # pacing: a SIGSTOP usually lands here
+            self._prepared = (cid, epoch)  # the write this engine is about to make
+            time.sleep(1.0 / self.rate)  # pacing: a SIGSTOP usually lands here
             if self._resumed.is_set():
                 continue
             with self._placing:
@@ -164,8 +199,17 @@ class DemoEngine:
         if result.duplicate or self.session.epoch != epoch:
             return  # only the engine that recorded it, still holding that epoch, sends it
         try:
-            reply = self.venue.request({"op": "new", "cid": cid, "engine": self.engine_id, "epoch": epoch,
-                                        "side": side.name, "quantity": "1", "price": "100"})
+            reply = self.venue.request(
+                {
+                    "op": "new",
+                    "cid": cid,
+                    "engine": self.engine_id,
+                    "epoch": epoch,
+                    "side": side.name,
+                    "quantity": "1",
+                    "price": "100",
+                }
+            )
             self.event("order", cid=cid, epoch=epoch)
             self._record_venue_state(cid, reply)
         except (NotActive, Refused, Unavailable, OSError) as exc:
@@ -177,9 +221,16 @@ class DemoEngine:
             return
         cid, epoch = self._prepared
         self._prepared = None
-        request = engine_pb2.SubmitOrderRequest(engine_id=self.engine_id, epoch=epoch, client_order_id=cid,
-                                                account=self.account, instrument=self.instrument, side=types_pb2.BUY,
-                                                quantity="1", price="100")
+        request = engine_pb2.SubmitOrderRequest(
+            engine_id=self.engine_id,
+            epoch=epoch,
+            client_order_id=cid,
+            account=self.account,
+            instrument=self.instrument,
+            side=types_pb2.BUY,
+            quantity="1",
+            price="100",
+        )
         try:
             self.client.call("Engine", "SubmitOrder", request)
             outcome = "ACCEPTED"
@@ -187,7 +238,13 @@ class DemoEngine:
             outcome = exc.reason
         except Unavailable as exc:
             outcome = f"UNAVAILABLE: {exc}"
-        self.event("zombie_write", cid=cid, epoch=epoch, outcome=outcome, demoted=self.session.epoch != epoch)
+        self.event(
+            "zombie_write",
+            cid=cid,
+            epoch=epoch,
+            outcome=outcome,
+            demoted=self.session.epoch != epoch,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=Path, required=True)
     parser.add_argument("--rate", type=float, default=40.0, help="orders per second while active")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s {args.engine_id} %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format=f"%(asctime)s {args.engine_id} %(name)s: %(message)s"
+    )
     DemoEngine(args.engine_id, args.cluster, args.venue, args.ttl_ms, args.events, args.rate).run()
     return 0
 

@@ -36,17 +36,38 @@ from coordinator.v1 import admin_pb2
 class EngineProcess(ManagedProcess):
     """One demo engine process."""
 
-    def __init__(self, engine_id: str, directory: Path, cluster: str, venue: str, ttl_ms: int, rate: float) -> None:
+    def __init__(
+        self, engine_id: str, directory: Path, cluster: str, venue: str, ttl_ms: int, rate: float
+    ) -> None:
         self.engine_id = engine_id
         self.events_path = directory / f"{engine_id}.events.jsonl"
-        super().__init__([sys.executable, "-m", "coordinator.demo.engine", "--engine-id", engine_id, "--cluster",
-                          cluster, "--venue", venue, "--ttl-ms", str(ttl_ms), "--events", str(self.events_path),
-                          "--rate", str(rate)], directory / f"{engine_id}.log")
+        super().__init__(
+            [
+                sys.executable,
+                "-m",
+                "coordinator.demo.engine",
+                "--engine-id",
+                engine_id,
+                "--cluster",
+                cluster,
+                "--venue",
+                venue,
+                "--ttl-ms",
+                str(ttl_ms),
+                "--events",
+                str(self.events_path),
+                "--rate",
+                str(rate),
+            ],
+            directory / f"{engine_id}.log",
+        )
 
     def events(self) -> list[dict[str, Any]]:
         if not self.events_path.exists():
             return []
-        return [json.loads(line) for line in self.events_path.read_text().splitlines() if line.strip()]
+        return [
+            json.loads(line) for line in self.events_path.read_text().splitlines() if line.strip()
+        ]
 
 
 @dataclass
@@ -67,7 +88,7 @@ class DemoState:
     """What the live view shows and the summary checks."""
 
     scene: str = "starting"
-    grants: list[tuple[float, int, str]] = field(default_factory=list)   # (time, epoch, holder)
+    grants: list[tuple[float, int, str]] = field(default_factory=list)  # (time, epoch, holder)
     takeovers: list[Takeover] = field(default_factory=list)
     raft_failover_s: float | None = None
     writes_resumed_s: float | None = None
@@ -94,8 +115,9 @@ class Demo:
         self.client = CoordinatorClient(self.cluster.addresses())
         addresses = ",".join(self.cluster.addresses())
         for engine_id in ("eng-a", "eng-b"):
-            self.engines[engine_id] = EngineProcess(engine_id, self.base, addresses, self.venue.address, self.ttl_ms,
-                                                    self.rate)
+            self.engines[engine_id] = EngineProcess(
+                engine_id, self.base, addresses, self.venue.address, self.ttl_ms, self.rate
+            )
             self.engines[engine_id].start()
         threading.Thread(target=self._observe, daemon=True).start()
         threading.Thread(target=self._render_loop, daemon=True).start()
@@ -110,7 +132,9 @@ class Demo:
 
     def _observe(self) -> None:
         for event in self.client.observe(stop=self._stop):
-            if event.holder_id and (not self.state.grants or self.state.grants[-1][1] != event.epoch):
+            if event.holder_id and (
+                not self.state.grants or self.state.grants[-1][1] != event.epoch
+            ):
                 self.state.grants.append((time.time(), event.epoch, event.holder_id))
 
     # --------------------------------------------------------------------- helpers
@@ -123,55 +147,100 @@ class Demo:
         return self.venue.snapshot()[0]
 
     def stream_until(self, count: int, timeout_s: float = 60.0) -> None:
-        wait_until(lambda: self.venue_orders() >= count, timeout_s, f"the venue to receive {count} orders")
+        wait_until(
+            lambda: self.venue_orders() >= count, timeout_s, f"the venue to receive {count} orders"
+        )
 
     def elected_after(self, engine_id: str, after: float, min_epoch: int) -> dict[str, Any]:
         def found() -> dict[str, Any] | None:
-            return next((e for e in self.engines[engine_id].events()
-                         if e["event"] == "elected" and e["t"] >= after and e["epoch"] >= min_epoch), None)
+            return next(
+                (
+                    e
+                    for e in self.engines[engine_id].events()
+                    if e["event"] == "elected" and e["t"] >= after and e["epoch"] >= min_epoch
+                ),
+                None,
+            )
 
-        return wait_until(found, 30, f"{engine_id} to be elected with an epoch above {min_epoch - 1}")
+        return wait_until(
+            found, 30, f"{engine_id} to be elected with an epoch above {min_epoch - 1}"
+        )
 
     # ---------------------------------------------------------------------- scenes
 
     def scene_kill_active_engine(self) -> None:
-        epoch, active = wait_until(lambda: self.holder() if self.holder()[1] else None, 30, "an active engine")
+        epoch, active = wait_until(
+            lambda: self.holder() if self.holder()[1] else None, 30, "an active engine"
+        )
         standby = "eng-b" if active == "eng-a" else "eng-a"
         self.state.scene = f"1/3 SIGKILL of the active engine {active}"
         killed_at = time.time()
         self.engines[active].kill()
         elected = self.elected_after(standby, killed_at, epoch + 1)
-        self.state.takeovers.append(Takeover("engine SIGKILL", active, standby, elected["epoch"],
-                                             elected["granted_at"] - killed_at, elected["reconcile_ms"]))
+        self.state.takeovers.append(
+            Takeover(
+                "engine SIGKILL",
+                active,
+                standby,
+                elected["epoch"],
+                elected["granted_at"] - killed_at,
+                elected["reconcile_ms"],
+            )
+        )
         self.state.notes.append(
-            f"{standby} took over with epoch {elected['epoch']} and {elected['open_orders']} open orders, of which "
-            f"{elected['marked_open']} were in doubt (PENDING_NEW) and reconciled with the venue "
-            f"({elected['sent_from_book']} sent now because the venue had never received them"
-            + (f"; {elected['reconcile_failed']} could not be reconciled" if elected.get("reconcile_failed") else "")
-            + ")")
+            f"{standby} took over with epoch {elected['epoch']} and {elected['open_orders']} open "
+            f"orders, of which {elected['marked_open']} were in doubt (PENDING_NEW) and reconciled "
+            f"with the venue ({elected['sent_from_book']} sent now because the venue had never "
+            "received them"
+            + (
+                f"; {elected['reconcile_failed']} could not be reconciled"
+                if elected.get("reconcile_failed")
+                else ""
+            )
+            + ")"
+        )
         self.engines[active].start()  # back as the standby
 
     def scene_pause_active_engine(self) -> None:
         epoch, active = self.holder()
         other = "eng-b" if active == "eng-a" else "eng-a"
-        wait_until(lambda: any(e["event"] == "started" for e in self.engines[other].events()), 30,
-                   f"{other} to be running again")
+        wait_until(
+            lambda: any(e["event"] == "started" for e in self.engines[other].events()),
+            30,
+            f"{other} to be running again",
+        )
         self.state.scene = f"2/3 SIGSTOP of the active engine {active} past its lease"
         paused_at = time.time()
         self.engines[active].signal(signal.SIGSTOP)
         elected = self.elected_after(other, paused_at, epoch + 1)
-        self.state.takeovers.append(Takeover("engine SIGSTOP", active, other, elected["epoch"],
-                                             elected["granted_at"] - paused_at, elected["reconcile_ms"]))
-        self.state.scene = f"2/3 resuming the paused engine {active} (a zombie holding epoch {epoch})"
+        self.state.takeovers.append(
+            Takeover(
+                "engine SIGSTOP",
+                active,
+                other,
+                elected["epoch"],
+                elected["granted_at"] - paused_at,
+                elected["reconcile_ms"],
+            )
+        )
+        self.state.scene = (
+            f"2/3 resuming the paused engine {active} (a zombie holding epoch {epoch})"
+        )
         self.engines[active].signal(signal.SIGCONT)
 
         def zombie() -> dict[str, Any] | None:
             events = self.engines[active].events()
-            write = next((e for e in events if e["event"] == "zombie_write" and e["t"] >= paused_at), None)
-            demoted = next((e for e in events if e["event"] == "demoted" and e["t"] >= paused_at), None)
+            write = next(
+                (e for e in events if e["event"] == "zombie_write" and e["t"] >= paused_at), None
+            )
+            demoted = next(
+                (e for e in events if e["event"] == "demoted" and e["t"] >= paused_at), None
+            )
             return {"write": write, "demoted": demoted} if write and demoted else None
 
-        self.state.zombie = wait_until(zombie, 30, f"{active} to report its zombie write and its demotion")
+        self.state.zombie = wait_until(
+            zombie, 30, f"{active} to report its zombie write and its demotion"
+        )
 
     def scene_kill_raft_leader(self) -> None:
         leader = self.cluster.wait_for_leader()
@@ -219,7 +288,10 @@ class Demo:
 
     def render(self) -> None:
         statuses = self.cluster.statuses()
-        nodes = "  ".join(f"{nid}:{admin_pb2.Role.Name(s.role).lower()[:6]}" for nid, s in sorted(statuses.items()))
+        nodes = "  ".join(
+            f"{nid}:{admin_pb2.Role.Name(s.role).lower()[:6]}"
+            for nid, s in sorted(statuses.items())
+        )
         down = [nid for nid, n in self.cluster.nodes.items() if not n.running()]
         distinct, messages, _ = self.venue.snapshot()
         epoch, holder = self.holder()
@@ -249,10 +321,21 @@ class Demo:
             holders.setdefault(epoch, set()).add(holder)
         digests = {s.digest for s in self.cluster.statuses().values()}
         return [
-            ("no duplicate order at the venue", not duplicates, f"{len(duplicates)} duplicated client_order_ids"),
-            ("every order the venue received is in the coordinator's book", not missing, f"missing: {missing[:5]}"),
-            ("epochs strictly increase, one holder each", epochs == sorted(set(epochs))
-             and all(len(h) == 1 for h in holders.values()), f"grants: {self.state.grants}"),
+            (
+                "no duplicate order at the venue",
+                not duplicates,
+                f"{len(duplicates)} duplicated client_order_ids",
+            ),
+            (
+                "every order the venue received is in the coordinator's book",
+                not missing,
+                f"missing: {missing[:5]}",
+            ),
+            (
+                "epochs strictly increase, one holder each",
+                epochs == sorted(set(epochs)) and all(len(h) == 1 for h in holders.values()),
+                f"grants: {self.state.grants}",
+            ),
             ("every node has the same state digest", len(digests) == 1, f"{len(digests)} digests"),
         ]
 
@@ -261,35 +344,65 @@ class Demo:
         distinct, messages, _ = self.venue.snapshot()
         duplicates = self.venue.duplicates
         book = {o.client_order_id: o for o in self.client.orders()}
-        sent = sum(1 for engine in self.engines.values() for e in engine.events() if e["event"] == "order")
-        sent += sum(e.get("sent_from_book", 0) for engine in self.engines.values() for e in engine.events()
-                    if e["event"] == "elected")
+        sent = sum(
+            1 for engine in self.engines.values() for e in engine.events() if e["event"] == "order"
+        )
+        sent += sum(
+            e.get("sent_from_book", 0)
+            for engine in self.engines.values()
+            for e in engine.events()
+            if e["event"] == "elected"
+        )
         zombie = self.state.zombie or {}
-        checks = [*self.invariant_checks(),
-                  ("the paused engine's write was refused as STALE_EPOCH",
-                   (zombie.get("write") or {}).get("outcome") == "STALE_EPOCH", f"zombie: {zombie}"),
-                  ("the paused engine reported itself demoted", bool(zombie.get("demoted")), f"zombie: {zombie}")]
+        checks = [
+            *self.invariant_checks(),
+            (
+                "the paused engine's write was refused as STALE_EPOCH",
+                (zombie.get("write") or {}).get("outcome") == "STALE_EPOCH",
+                f"zombie: {zombie}",
+            ),
+            (
+                "the paused engine reported itself demoted",
+                bool(zombie.get("demoted")),
+                f"zombie: {zombie}",
+            ),
+        ]
         w = self.out.write
         w("\nsummary\n")
         w(f"  orders sent to the venue by the engines  {sent}\n")
         w(f"  orders the venue received                {distinct} distinct, {messages} messages\n")
         w(f"  duplicates at the venue                  {len(duplicates)}\n")
         unsent = sum(1 for cid in book if cid not in self.venue.orders)
-        w(f"  orders in the coordinator's book         {len(book)} ({unsent} recorded but never sent: an engine was\n"
-          f"                                           stopped between recording and sending; the next holder\n"
-          f"                                           reconciles them by client_order_id)\n" if unsent else
-          f"  orders in the coordinator's book         {len(book)}\n")
-        w(f"  epochs granted                           {' -> '.join(f'{e}:{h}' for _, e, h in self.state.grants)}\n")
+        w(
+            f"  orders in the coordinator's book         {len(book)} ({unsent} recorded but never "
+            "sent: an engine was\n                                           stopped between "
+            "recording and sending; the next holder\n                                           "
+            "reconciles them by client_order_id)\n"
+            if unsent
+            else f"  orders in the coordinator's book         {len(book)}\n"
+        )
+        w(
+            "  epochs granted                           "
+            f"{' -> '.join(f'{e}:{h}' for _, e, h in self.state.grants)}\n"
+        )
         for t in self.state.takeovers:
-            w(f"  takeover after {t.scene:<15}          {t.from_engine} -> {t.to_engine} (epoch {t.epoch}) "
-              f"granted after {t.seconds * 1000:.0f} ms, book reconciled in {t.reconcile_ms:.0f} ms more\n")
+            w(
+                f"  takeover after {t.scene:<15}          {t.from_engine} -> {t.to_engine} (epoch "
+                f"{t.epoch}) granted after {t.seconds * 1000:.0f} ms, book reconciled in "
+                f"{t.reconcile_ms:.0f} ms more\n"
+            )
         if self.state.raft_failover_s is not None and self.state.writes_resumed_s is not None:
-            w(f"  Raft leader kill                         new leader in {self.state.raft_failover_s * 1000:.0f} ms,"
-              f" orders flowing again after {self.state.writes_resumed_s * 1000:.0f} ms\n")
+            w(
+                "  Raft leader kill                         new leader in "
+                f"{self.state.raft_failover_s * 1000:.0f} ms, orders flowing again after "
+                f"{self.state.writes_resumed_s * 1000:.0f} ms\n"
+            )
         if zombie.get("write"):
             write = zombie["write"]
-            w(f"  zombie write (epoch {write['epoch']})                   {write['outcome']}; demoted: "
-              f"{zombie['demoted']['reason']}\n")
+            w(
+                f"  zombie write (epoch {write['epoch']})                   {write['outcome']}; "
+                f"demoted: {zombie['demoted']['reason']}\n"
+            )
         for note in self.state.notes:
             w(f"  note: {note}\n")
         w("\nchecks\n")
@@ -300,8 +413,14 @@ class Demo:
         return passed
 
 
-def main(orders: int = 300, ttl_ms: int = 500, rate: float = 40.0, keep_running: bool = False,
-         out: TextIO = sys.stdout, on_ready: Callable[[Demo], None] | None = None) -> int:
+def main(
+    orders: int = 300,
+    ttl_ms: int = 500,
+    rate: float = 40.0,
+    keep_running: bool = False,
+    out: TextIO = sys.stdout,
+    on_ready: Callable[[Demo], None] | None = None,
+) -> int:
     base = Path(tempfile.mkdtemp(prefix="coordinator-demo-"))
     demo = Demo(orders, ttl_ms, rate, base, out)
     passed = False
@@ -310,9 +429,10 @@ def main(orders: int = 300, ttl_ms: int = 500, rate: float = 40.0, keep_running:
         if on_ready is not None:
             on_ready(demo)
         if keep_running:
-            out.write("\nthe cluster keeps running (Ctrl-C to stop it); try:\n"
-                      f"  export COORDINATOR_CLUSTER={','.join(demo.cluster.addresses())}\n"
-                      "  coordinator status\n")
+            out.write(
+                "\nthe cluster keeps running (Ctrl-C to stop it); try:\n  export "
+                f"COORDINATOR_CLUSTER={','.join(demo.cluster.addresses())}\n  coordinator status\n"
+            )
             out.flush()
             signal.signal(signal.SIGTERM, lambda *_: demo._stop.set())
             try:

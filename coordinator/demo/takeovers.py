@@ -25,8 +25,12 @@ from coordinator.localcluster import wait_until
 
 
 def summarize(values: list[float]) -> dict[str, float]:
-    return {"count": len(values), "median_ms": round(statistics.median(values) * 1000, 1),
-            "max_ms": round(max(values) * 1000, 1), "min_ms": round(min(values) * 1000, 1)}
+    return {
+        "count": len(values),
+        "median_ms": round(statistics.median(values) * 1000, 1),
+        "max_ms": round(max(values) * 1000, 1),
+        "min_ms": round(min(values) * 1000, 1),
+    }
 
 
 def holder_at_least(demo: Demo, epoch: int) -> tuple[int, str] | None:
@@ -52,7 +56,9 @@ def engine_kills(demo: Demo, count: int, out: TextIO) -> dict[str, Any]:
     grants, ready = [], []
     last_epoch = 0
     for i in range(count):
-        epoch, active = wait_until(partial(holder_at_least, demo, last_epoch), 30, "the observed grant to catch up")
+        epoch, active = wait_until(
+            partial(holder_at_least, demo, last_epoch), 30, "the observed grant to catch up"
+        )
         standby = "eng-b" if active == "eng-a" else "eng-a"
         wait_until(partial(is_standby, demo, standby), 30, f"{standby} to be a running standby")
         wait_until(lambda: demo.venue_orders() > 0, 30, "orders flowing")
@@ -63,8 +69,10 @@ def engine_kills(demo: Demo, count: int, out: TextIO) -> dict[str, Any]:
         last_epoch = elected["epoch"]
         grants.append(elected["granted_at"] - killed_at)
         ready.append(elected["t"] - killed_at)
-        out.write(f"  engine kill {i + 1:>2}/{count}: {active} -> {standby} epoch {elected['epoch']}: granted "
-                  f"{grants[-1] * 1000:.0f} ms, trading again {ready[-1] * 1000:.0f} ms\n")
+        out.write(
+            f"  engine kill {i + 1:>2}/{count}: {active} -> {standby} epoch {elected['epoch']}: "
+            f"granted {grants[-1] * 1000:.0f} ms, trading again {ready[-1] * 1000:.0f} ms\n"
+        )
         out.flush()
         demo.engines[active].start()
     return {"granted": summarize(grants), "trading_again": summarize(ready)}
@@ -84,8 +92,10 @@ def leader_kills(demo: Demo, count: int, out: TextIO) -> dict[str, Any]:
         wait_until(partial(arrived_since, demo, killed_at), 30, "orders to reach the venue again")
         first = min(t for t, *_ in demo.venue.snapshot()[2] if t > killed_at)
         resumed.append(first - killed_at)
-        out.write(f"  leader kill {i + 1:>2}/{count}: {leader}: new leader {elections[-1] * 1000:.0f} ms, "
-                  f"orders again {resumed[-1] * 1000:.0f} ms\n")
+        out.write(
+            f"  leader kill {i + 1:>2}/{count}: {leader}: new leader {elections[-1] * 1000:.0f} "
+            f"ms, orders again {resumed[-1] * 1000:.0f} ms\n"
+        )
         out.flush()
         demo.cluster.start_node(leader)
         demo.cluster.wait_serving(30)
@@ -93,7 +103,9 @@ def leader_kills(demo: Demo, count: int, out: TextIO) -> dict[str, Any]:
     return {"new_leader": summarize(elections), "orders_again": summarize(resumed)}
 
 
-def main(count: int = 20, ttl_ms: int = 500, out: TextIO = sys.stdout, json_out: Path | None = None) -> dict[str, Any]:
+def main(
+    count: int = 20, ttl_ms: int = 500, out: TextIO = sys.stdout, json_out: Path | None = None
+) -> dict[str, Any]:
     base = Path(tempfile.mkdtemp(prefix="coordinator-takeover-"))
     demo = Demo(orders=10**9, ttl_ms=ttl_ms, rate=40.0, base=base, out=open("/dev/null", "w"))  # noqa: SIM115
     report: dict[str, Any] = {"ttl_ms": ttl_ms, "count": count}
@@ -106,10 +118,15 @@ def main(count: int = 20, ttl_ms: int = 500, out: TextIO = sys.stdout, json_out:
         report["duplicates_at_venue"] = len(demo.venue.duplicates)
     finally:
         demo.close(keep_cluster=False)
-    for kind, parts in (("engine kill", report["engine_kill"]), ("leader kill", report["leader_kill"])):
+    for kind, parts in (
+        ("engine kill", report["engine_kill"]),
+        ("leader kill", report["leader_kill"]),
+    ):
         for name, stats in parts.items():
-            out.write(f"{kind:<12} {name:<14} median {stats['median_ms']:>7.1f} ms   max {stats['max_ms']:>7.1f} ms"
-                      f"   (n={stats['count']})\n")
+            out.write(
+                f"{kind:<12} {name:<14} median {stats['median_ms']:>7.1f} ms   max "
+                f"{stats['max_ms']:>7.1f} ms   (n={stats['count']})\n"
+            )
     out.write(f"duplicates at the venue: {report['duplicates_at_venue']}\n")
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@ venue order id, and fills some orders at once.
 
 Protocol: JSON lines over TCP on 127.0.0.1.
   {"op": "new", "cid", "engine", "epoch", "side", "quantity", "price"}
-      -> {"op": "ack", "cid", "venue_order_id", "fills": [{"fill_id", "quantity", "price"}], "duplicate"}
+      -> {"op": "ack", "cid", "venue_order_id", "fills": [{"fill_id", "quantity", "price"}],
+          "duplicate"}
   {"op": "query", "cid"}
       -> {"op": "status", "cid", "known", "venue_order_id", "fills": [...]}
 """
@@ -38,8 +39,8 @@ class Venue:
         self._random = random.Random(seed)
         self.fill_probability = fill_probability
         self.orders: dict[str, VenueOrder] = {}
-        self.received = Counter[str]()           # cid -> how many times it arrived
-        self.arrivals: list[tuple[float, str, str, int]] = []   # (time, cid, engine, epoch)
+        self.received = Counter[str]()  # cid -> how many times it arrived
+        self.arrivals: list[tuple[float, str, str, int]] = []  # (time, cid, engine, epoch)
         venue = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -57,7 +58,9 @@ class Venue:
 
         self._server = Server(("127.0.0.1", 0), Handler)
         self.address = f"127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="venue", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="venue", daemon=True
+        )
 
     def start(self) -> Venue:
         self._thread.start()
@@ -72,22 +75,43 @@ class Venue:
         with self._lock:
             if op == "new":
                 self.received[cid] += 1
-                self.arrivals.append((time.time(), cid, str(request.get("engine", "")), int(request.get("epoch", 0))))
+                self.arrivals.append(
+                    (time.time(), cid, str(request.get("engine", "")), int(request.get("epoch", 0)))
+                )
                 order = self.orders.get(cid)
                 duplicate = order is not None
                 if order is None:
-                    order = self.orders[cid] = VenueOrder(cid, f"V{len(self.orders) + 1:06d}",
-                                                          str(request.get("engine", "")), int(request.get("epoch", 0)),
-                                                          time.time())
+                    order = self.orders[cid] = VenueOrder(
+                        cid,
+                        f"V{len(self.orders) + 1:06d}",
+                        str(request.get("engine", "")),
+                        int(request.get("epoch", 0)),
+                        time.time(),
+                    )
                     if self._random.random() < self.fill_probability:
-                        order.fills.append({"fill_id": f"F-{order.venue_order_id}", "quantity": request["quantity"],
-                                            "price": request["price"]})
-                return {"op": "ack", "cid": cid, "venue_order_id": order.venue_order_id, "fills": order.fills,
-                        "duplicate": duplicate}
+                        order.fills.append(
+                            {
+                                "fill_id": f"F-{order.venue_order_id}",
+                                "quantity": request["quantity"],
+                                "price": request["price"],
+                            }
+                        )
+                return {
+                    "op": "ack",
+                    "cid": cid,
+                    "venue_order_id": order.venue_order_id,
+                    "fills": order.fills,
+                    "duplicate": duplicate,
+                }
             if op == "query":
                 order = self.orders.get(cid)
-                return {"op": "status", "cid": cid, "known": order is not None,
-                        "venue_order_id": order.venue_order_id if order else "", "fills": order.fills if order else []}
+                return {
+                    "op": "status",
+                    "cid": cid,
+                    "known": order is not None,
+                    "venue_order_id": order.venue_order_id if order else "",
+                    "fills": order.fills if order else [],
+                }
         raise ValueError(f"unknown op {op!r}")
 
     @property
@@ -121,7 +145,9 @@ class VenueConnection:
             try:
                 if self._socket is None:
                     host, port = self.address.rsplit(":", 1)
-                    self._socket = socket.create_connection((host, int(port)), timeout=self.timeout_s)
+                    self._socket = socket.create_connection(
+                        (host, int(port)), timeout=self.timeout_s
+                    )
                     self._reader = self._socket.makefile("rb")
                 self._socket.sendall(json.dumps(message).encode() + b"\n")
                 line = self._reader.readline()
@@ -132,7 +158,8 @@ class VenueConnection:
             except (OSError, ValueError):
                 self.close()
                 if attempt == 2 or message["op"] == "new":
-                    raise  # a new order is never re-sent blindly: the engine reconciles by query instead
+                    # a new order is never re-sent blindly: the engine reconciles by query instead
+                    raise
         raise AssertionError("unreachable")
 
     def close(self) -> None:

@@ -27,8 +27,8 @@ from coordinator.replication.membership import is_majority
 
 
 class QuorumCheck(enum.Enum):
-    KEEP = "keep"                # not due, or a majority answered
-    STEP_DOWN = "step_down"      # due, and no majority answered during the window
+    KEEP = "keep"  # not due, or a majority answered
+    STEP_DOWN = "step_down"  # due, and no majority answered during the window
 
 
 class CheckQuorum:
@@ -39,9 +39,12 @@ class CheckQuorum:
         self._listened_s = 0.0
         self._last_tick: float | None = None
         self.stalls_discounted = 0
-        self.last_window_start: float | None = None   # of the window checked last (for the log line)
+        # of the window checked last (for the log line)
+        self.last_window_start: float | None = None
 
-    def on_tick(self, now: float, is_leader: bool, last_responses: Iterable[float], voters: int) -> QuorumCheck:
+    def on_tick(
+        self, now: float, is_leader: bool, last_responses: Iterable[float], voters: int
+    ) -> QuorumCheck:
         """`last_responses`: when each other voter last answered this leader (pysyncobj's clock)."""
         gap = None if self._last_tick is None else now - self._last_tick
         self._last_tick = now

@@ -80,7 +80,11 @@ class Failpoints:
             settings = json.loads(self._path.read_text()) if self._path.exists() else {}
             delay_s = float(settings.get("fsync_delay_ms", 0)) / 1000
         except (OSError, ValueError, TypeError, AttributeError) as exc:
-            log.warning("failpoint file %s is unreadable (%s); keeping the previous settings", self._path, exc)
+            log.warning(
+                "failpoint file %s is unreadable (%s); keeping the previous settings",
+                self._path,
+                exc,
+            )
             return
         if delay_s != self.fsync_delay_s:
             log.warning("failpoint: every Raft log sync now sleeps %.0f ms first", delay_s * 1000)

@@ -8,8 +8,8 @@ term + vote. pysyncobj reads the log constantly, so the live tail is mirrored in
 Durability, the part pysyncobj 0.3.17 lacks (it never fsyncs):
 - Entries are written without sync and made durable in groups by `sync()`: the leader syncs
   before it counts its own copy toward a commit and before it sends them, a follower syncs
-  before it acknowledges (coordinator.replication.syncobj_patch and .transport call it). One fsync per
-  batch, not per entry.
+  before it acknowledges (coordinator.replication.syncobj_patch and .transport call it). One fsync
+  per batch, not per entry.
 - Term and vote are written in one synced batch before any vote message leaves the node
   (Raft Figure 2, "persistent state").
 - A snapshot is stored in RocksDB in the same synced batch that compacts the log, so a crash
@@ -72,8 +72,14 @@ class RocksJournal(Journal):  # type: ignore[misc]
     """pysyncobj's journal over RocksDB. Not thread-safe: pysyncobj's tick thread owns it,
     except `sync()` which any thread may call."""
 
-    def __init__(self, db_path: Path, snapshot_path: Path, *, audit_retention: int = AUDIT_RETENTION_ENTRIES,
-                 on_sync: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self,
+        db_path: Path,
+        snapshot_path: Path,
+        *,
+        audit_retention: int = AUDIT_RETENTION_ENTRIES,
+        on_sync: Callable[[float], None] | None = None,
+    ) -> None:
         self.path = db_path
         self.snapshot_path = snapshot_path
         self._audit_retention = audit_retention
@@ -96,7 +102,9 @@ class RocksJournal(Journal):  # type: ignore[misc]
                 raise DataDirError(f"{self.path}: the Raft log has metadata but no format marker")
             self._db.put(_META_FORMAT, FORMAT, self._synced)
         elif fmt != FORMAT:
-            raise DataDirError(f"{self.path}: unsupported Raft log format {fmt!r} (this release reads {FORMAT!r})")
+            raise DataDirError(
+                f"{self.path}: unsupported Raft log format {fmt!r} (this release reads {FORMAT!r})"
+            )
         try:
             raw = self._db.get(_META_TERM_VOTE)
             meta: dict[str, Any] = json.loads(raw) if raw is not None else {"term": 0, "vote": None}
@@ -106,12 +114,16 @@ class RocksJournal(Journal):  # type: ignore[misc]
             first_raw = self._db.get(_META_FIRST)
             first = int(first_raw) if first_raw is not None else None
         except (ValueError, KeyError, TypeError) as exc:
-            raise DataDirError(f"{self.path}: unreadable Raft metadata (term, vote or commit index): {exc}") from exc
+            raise DataDirError(
+                f"{self.path}: unreadable Raft metadata (term, vote or commit index): {exc}"
+            ) from exc
         if first is not None:
             self._entries = list(self._read_entries(first))
             if self._entries and self._entries[0][1] != first:
-                raise DataDirError(f"{self.path}: the Raft log should start at entry {first} "
-                                   f"but starts at {self._entries[0][1]}")
+                raise DataDirError(
+                    f"{self.path}: the Raft log should start at entry {first} but starts at "
+                    f"{self._entries[0][1]}"
+                )
         self._materialize_snapshot_file()
 
     def _read_entries(self, first: int) -> Iterator[Entry]:
@@ -124,7 +136,10 @@ class RocksJournal(Journal):  # type: ignore[misc]
                 break
             index = int.from_bytes(key[1:9], "big")
             if index != expected:
-                raise DataDirError(f"{self.path}: the Raft log has a gap: entry {expected} is missing before {index}")
+                raise DataDirError(
+                    f"{self.path}: the Raft log has a gap: entry {expected} is missing before "
+                    f"{index}"
+                )
             value = it.value()
             if len(value) < 8:
                 raise DataDirError(f"{self.path}: Raft log entry {index} is truncated")
@@ -138,9 +153,14 @@ class RocksJournal(Journal):  # type: ignore[misc]
         on_disk = self.snapshot_path.read_bytes() if self.snapshot_path.exists() else None
         if stored is None:
             if on_disk is not None:
-                orphan = self.snapshot_path.with_name(f"{self.snapshot_path.name}.orphaned-{time.time_ns()}")
-                log.warning("snapshot file %s is not in the Raft log's store; keeping it aside as %s",
-                            self.snapshot_path, orphan)
+                orphan = self.snapshot_path.with_name(
+                    f"{self.snapshot_path.name}.orphaned-{time.time_ns()}"
+                )
+                log.warning(
+                    "snapshot file %s is not in the Raft log's store; keeping it aside as %s",
+                    self.snapshot_path,
+                    orphan,
+                )
                 self.snapshot_path.rename(orphan)
             return
         if on_disk != stored:
@@ -150,7 +170,9 @@ class RocksJournal(Journal):  # type: ignore[misc]
 
     def add(self, command: bytes, idx: int, term: int) -> None:
         if self._entries:
-            assert idx == self._entries[-1][1] + 1, f"non-contiguous append: {idx} after {self._entries[-1][1]}"
+            assert idx == self._entries[-1][1] + 1, (
+                f"non-contiguous append: {idx} after {self._entries[-1][1]}"
+            )
         self._write(lambda db: db.put(entry_key(idx), term.to_bytes(8, "big") + command))
         if not self._entries:
             self._write(lambda db: db.put(_META_FIRST, str(idx).encode()))
@@ -158,7 +180,8 @@ class RocksJournal(Journal):  # type: ignore[misc]
         self._dirty = True
 
     def clear(self) -> None:
-        """pysyncobj installs a snapshot: store it and drop the uncommitted tail, in one synced batch."""
+        """pysyncobj installs a snapshot: store it and drop the uncommitted tail, in one synced
+        batch."""
         snapshot = self._read_snapshot_file()
         batch = WriteBatch(raw_mode=True)
         batch.put(_SNAPSHOT, snapshot)
@@ -295,7 +318,11 @@ class RocksJournal(Journal):  # type: ignore[misc]
         it.seek(entry_key(from_index))
         while it.valid() and it.key().startswith(_ENTRY):
             value = it.value()
-            yield (value[8:], int.from_bytes(it.key()[1:9], "big"), int.from_bytes(value[:8], "big"))
+            yield (
+                value[8:],
+                int.from_bytes(it.key()[1:9], "big"),
+                int.from_bytes(value[:8], "big"),
+            )
             it.next()
 
     def close(self) -> None:
@@ -313,7 +340,9 @@ class RocksJournal(Journal):  # type: ignore[misc]
         try:
             return self.snapshot_path.read_bytes()
         except OSError as exc:
-            stop_node(f"the snapshot pysyncobj just wrote is unreadable at {self.snapshot_path}: {exc}")
+            stop_node(
+                f"the snapshot pysyncobj just wrote is unreadable at {self.snapshot_path}: {exc}"
+            )
 
     def _write(self, operation: Callable[[Rdict], object]) -> None:
         try:
@@ -334,7 +363,9 @@ class RocksJournal(Journal):  # type: ignore[misc]
 def _open(path: Path) -> Rdict:
     existing = path.exists() and any(path.iterdir())
     if existing and not (path / "CURRENT").exists():
-        raise DataDirError(f"{path} exists but is not a RocksDB Raft log (no CURRENT file); refusing to touch it")
+        raise DataDirError(
+            f"{path} exists but is not a RocksDB Raft log (no CURRENT file); refusing to touch it"
+        )
     options = Options(raw_mode=True)
     options.create_if_missing(not existing)
     options.set_paranoid_checks(True)
@@ -346,7 +377,8 @@ def _open(path: Path) -> Rdict:
 
 
 def write_durably(path: Path, data: bytes) -> None:
-    """Writes a file so that it survives a power cut: temp file, fsync, rename, fsync the directory."""
+    """Writes a file so that it survives a power cut: temp file, fsync, rename, fsync the
+    directory."""
     tmp = path.with_name(path.name + ".writing")
     with open(tmp, "wb") as f:
         f.write(data)

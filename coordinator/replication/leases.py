@@ -42,14 +42,17 @@ class LeaderView(Protocol):
 
 
 class LeaseKeeper:
-    def __init__(self, raft: LeaderView, period_s: float = 0.005, expire_retry_s: float = 2.0) -> None:
+    def __init__(
+        self, raft: LeaderView, period_s: float = 0.005, expire_retry_s: float = 2.0
+    ) -> None:
         self._raft = raft
         self._state = raft.replicated
         self._period_s = period_s
         self._expire_retry_ns = int(expire_retry_s * 1e9)
         self._stop = threading.Event()
         self._barrier_term: int | None = None
-        self._expiring: tuple[DueLease, int] | None = None  # the Expire in flight, and when it was proposed
+        # the Expire in flight, and when it was proposed
+        self._expiring: tuple[DueLease, int] | None = None
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
 
     def start(self) -> None:
@@ -82,13 +85,20 @@ class LeaseKeeper:
         if due is None or self._in_flight(due, now_ns):
             return
         self._expiring = (due, now_ns)
-        log.info("lease of epoch %d (renewal %d) expired; proposing Expire", due.epoch, due.lease_seq)
-        self._raft.propose_async(Expire(due.epoch, due.lease_seq), lambda result, error: self._on_expired(
-            due, result, error))
+        log.info(
+            "lease of epoch %d (renewal %d) expired; proposing Expire", due.epoch, due.lease_seq
+        )
+        self._raft.propose_async(
+            Expire(due.epoch, due.lease_seq),
+            lambda result, error: self._on_expired(due, result, error),
+        )
 
     def _in_flight(self, due: DueLease, now_ns: int) -> bool:
-        return (self._expiring is not None and self._expiring[0] == due
-                and now_ns - self._expiring[1] < self._expire_retry_ns)
+        return (
+            self._expiring is not None
+            and self._expiring[0] == due
+            and now_ns - self._expiring[1] < self._expire_retry_ns
+        )
 
     def _on_barrier(self, term: int, error: int) -> None:
         if error == 0 and self._raft.is_leader() and self._raft.term() == term:
@@ -99,5 +109,9 @@ class LeaseKeeper:
 
     def _on_expired(self, due: DueLease, result: Any, error: int) -> None:
         expiring = self._expiring
-        if (error != 0 or not isinstance(result, Ack)) and expiring is not None and expiring[0] == due:
+        if (
+            (error != 0 or not isinstance(result, Ack))
+            and expiring is not None
+            and expiring[0] == due
+        ):
             self._expiring = None  # not applied or superseded: re-evaluate on the next step

@@ -55,8 +55,9 @@ class AppendPlan:
     entries: Sequence[Entry]
 
 
-def plan_append(log: LogView, prev_index: int, prev_term: int, entries: Sequence[Entry],
-                leader_term: int) -> AppendPlan | None:
+def plan_append(
+    log: LogView, prev_index: int, prev_term: int, entries: Sequence[Entry], leader_term: int
+) -> AppendPlan | None:
     """How to apply an AppendEntries without deleting entries that do not conflict.
 
     None means: pass the message through unchanged (the consistency check at `prev_index`
@@ -115,7 +116,9 @@ class RepairHint:
         if term != self._term:
             self._term, self._conflict = term, None
         if prev_present:
-            self._conflict = prev_index if self._conflict is None else min(self._conflict, prev_index)
+            self._conflict = (
+                prev_index if self._conflict is None else min(self._conflict, prev_index)
+            )
             return hint
         return hint if self._conflict is None else min(hint, self._conflict)
 

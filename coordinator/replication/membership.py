@@ -59,9 +59,12 @@ def refuse_add(now: Reachability, node_id: str) -> str | None:
     after = now.voters + 1
     if is_majority(now.reachable, after):
         return None
-    return (f"adding {node_id} would make {after} voters of which only {now.reachable} can acknowledge until it is "
-            f"promoted; a majority ({majority_of(after)}) is needed for the change itself to commit. Remove the "
-            "unreachable voter first (coordinator members remove), then add the new node.")
+    return (
+        f"adding {node_id} would make {after} voters of which only {now.reachable} can acknowledge "
+        f"until it is promoted; a majority ({majority_of(after)}) is needed for the change itself "
+        "to commit. Remove the unreachable voter first (coordinator members remove), then add the "
+        "new node."
+    )
 
 
 def refuse_remove(now: Reachability, node_id: str, target_reachable: bool) -> str | None:
@@ -70,18 +73,21 @@ def refuse_remove(now: Reachability, node_id: str, target_reachable: bool) -> st
     reachable_after = now.reachable - (1 if target_reachable else 0)
     if after >= 1 and is_majority(reachable_after, after):
         return None
-    return (f"removing {node_id} would leave {reachable_after} of {after} voters reachable from the leader; a "
-            f"majority ({majority_of(max(after, 1))}) is needed to keep committing. Bring the missing nodes back "
-            "first.")
+    return (
+        f"removing {node_id} would leave {reachable_after} of {after} voters reachable from the "
+        f"leader; a majority ({majority_of(max(after, 1))}) is needed to keep committing. Bring "
+        "the missing nodes back first."
+    )
 
 
 # ------------------------------------------------------------------ the committed membership
 
 
 class Promotion(enum.Enum):
-    WAIT = "wait"          # no committed change names this node a voter (yet)
-    PROMOTE = "promote"    # a change committed after it joined made it a voter
-    AMNESIA = "amnesia"    # it was a voter before it joined: it lost the data that voter acknowledged
+    WAIT = "wait"  # no committed change names this node a voter (yet)
+    PROMOTE = "promote"  # a change committed after it joined made it a voter
+    # it was a voter before it joined: it lost the data that voter acknowledged
+    AMNESIA = "amnesia"
 
 
 class CommittedMembership:

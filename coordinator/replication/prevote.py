@@ -64,11 +64,22 @@ class PreVote:
         self._votes = 1
         return Ask(self.round, term + 1)
 
-    def grants(self, now: float, candidate_term: int, candidate_log: LogPosition, my_term: int,
-               my_log: LogPosition, is_leader: bool) -> bool:
+    def grants(
+        self,
+        now: float,
+        candidate_term: int,
+        candidate_log: LogPosition,
+        my_term: int,
+        my_log: LogPosition,
+        is_leader: bool,
+    ) -> bool:
         """Whether this voter would vote for the candidate (rule 2)."""
-        recently = self._leader_contact is not None and now - self._leader_contact < self.stickiness_s
-        return candidate_term > my_term and candidate_log >= my_log and not is_leader and not recently
+        recently = (
+            self._leader_contact is not None and now - self._leader_contact < self.stickiness_s
+        )
+        return (
+            candidate_term > my_term and candidate_log >= my_log and not is_leader and not recently
+        )
 
     def on_response(self, round_: int, granted: bool, term: int, voters: int) -> bool:
         """Counts one answer; True when it wins the current round (rule 3)."""

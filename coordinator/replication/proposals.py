@@ -45,7 +45,9 @@ def proposal_error(reason: int) -> ProposalError:
     if reason == FAIL_REASON.QUEUE_FULL:
         return Overloaded("the Raft proposal queue is full")
     if reason in (FAIL_REASON.LEADER_CHANGED, FAIL_REASON.UNKNOWN_OUTCOME):
-        return OutcomeUnknown("the Raft leader changed while the command was in flight; it may have been applied")
+        return OutcomeUnknown(
+            "the Raft leader changed while the command was in flight; it may have been applied"
+        )
     if reason == FAIL_REASON.REQUEST_DENIED:
         return MembershipRefused("the Raft leader refused the change")
     return NoQuorum("no Raft leader could commit the command (it was not applied)")

@@ -47,18 +47,41 @@ from coordinator.replication.syncobj_patch import (
     member_of,
 )
 
-__all__ = ["MemberAddress", "MemberView", "MembershipRefused", "NoQuorum", "OutcomeUnknown", "Overloaded",
-           "ProposalError", "RaftCounters", "RaftNode", "RaftSettings", "RaftStatus"]
+__all__ = [
+    "MemberAddress",
+    "MemberView",
+    "MembershipRefused",
+    "NoQuorum",
+    "OutcomeUnknown",
+    "Overloaded",
+    "ProposalError",
+    "RaftCounters",
+    "RaftNode",
+    "RaftSettings",
+    "RaftStatus",
+]
 
 
 class RaftNode:
     """One Raft member of this process (see the module contract)."""
 
-    def __init__(self, *, identity: MemberAddress, peers: Sequence[MemberAddress], settings: RaftSettings,
-                 cluster_secret: str, bind_address: str, journal: RocksJournal, replicated: ReplicatedState,
-                 cluster_id: str, dial_table: Mapping[str, str] | None = None, log_guards: bool = True,
-                 learner: bool = False, learner_floor: int | None = None,
-                 on_learner_floor: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        identity: MemberAddress,
+        peers: Sequence[MemberAddress],
+        settings: RaftSettings,
+        cluster_secret: str,
+        bind_address: str,
+        journal: RocksJournal,
+        replicated: ReplicatedState,
+        cluster_id: str,
+        dial_table: Mapping[str, str] | None = None,
+        log_guards: bool = True,
+        learner: bool = False,
+        learner_floor: int | None = None,
+        on_learner_floor: Callable[[int], None] | None = None,
+    ) -> None:
         self.identity = identity
         self.settings = settings
         self.replicated = replicated
@@ -66,10 +89,20 @@ class RaftNode:
         self.learner = learner
         self.cluster_id = cluster_id
         self._sync = CoordinatorSyncObj(
-            self_node=_node(identity), peers=[_node(p) for p in peers], settings=settings,
-            cluster_secret=cluster_secret, bind_address=bind_address, journal=journal, replicated=replicated,
-            dial_table=dial_table, log_guards=log_guards, learner=learner, learner_floor=learner_floor,
-            on_learner_floor=on_learner_floor, cluster_id=cluster_id)
+            self_node=_node(identity),
+            peers=[_node(p) for p in peers],
+            settings=settings,
+            cluster_secret=cluster_secret,
+            bind_address=bind_address,
+            journal=journal,
+            replicated=replicated,
+            dial_table=dial_table,
+            log_guards=log_guards,
+            learner=learner,
+            learner_floor=learner_floor,
+            on_learner_floor=on_learner_floor,
+            cluster_id=cluster_id,
+        )
 
     # ------------------------------------------------------------------ commands
 
@@ -115,7 +148,9 @@ class RaftNode:
         """Adds or removes one voter and waits until the change is applied here."""
         node = _node(member)
         if action == "remove":
-            node = next((n for n in self._sync.otherNodes if n.address == member.raft_address), node)
+            node = next(
+                (n for n in self._sync.otherNodes if n.address == member.raft_address), node
+            )
         self._sync.change_membership(action, node, timeout_s)
 
     def transfer_leadership(self, to_node_id: str | None, timeout_s: float) -> str:
@@ -123,7 +158,14 @@ class RaftNode:
         leader's node id. Raises MembershipRefused; ValueError if `to_node_id` is no other voter."""
         target = None
         if to_node_id:
-            target = next((n for n in self._sync.otherNodes if getattr(n, "node_id", n.address) == to_node_id), None)
+            target = next(
+                (
+                    n
+                    for n in self._sync.otherNodes
+                    if getattr(n, "node_id", n.address) == to_node_id
+                ),
+                None,
+            )
             if target is None:
                 raise ValueError(f"{to_node_id!r} is not another voter")
         return self._sync.transfer_leadership(target, timeout_s)

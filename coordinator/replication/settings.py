@@ -13,15 +13,30 @@ from dataclasses import dataclass
 # elections in a few hundred ms. WAN: data centers 30-100 ms apart; etcd's rule of thumb is an
 # election timeout of at least 10 round trips.
 PRESETS: dict[str, dict[str, int]] = {
-    "lan": {"heartbeat_ms": 50, "election_min_ms": 300, "election_max_ms": 600, "connection_timeout_ms": 1500,
-            "connection_retry_ms": 250, "ping_interval_ms": 250, "commit_timeout_ms": 5000},
-    "wan": {"heartbeat_ms": 100, "election_min_ms": 1000, "election_max_ms": 2000, "connection_timeout_ms": 5000,
-            "connection_retry_ms": 1000, "ping_interval_ms": 500, "commit_timeout_ms": 10000},
+    "lan": {
+        "heartbeat_ms": 50,
+        "election_min_ms": 300,
+        "election_max_ms": 600,
+        "connection_timeout_ms": 1500,
+        "connection_retry_ms": 250,
+        "ping_interval_ms": 250,
+        "commit_timeout_ms": 5000,
+    },
+    "wan": {
+        "heartbeat_ms": 100,
+        "election_min_ms": 1000,
+        "election_max_ms": 2000,
+        "connection_timeout_ms": 5000,
+        "connection_retry_ms": 1000,
+        "ping_interval_ms": 500,
+        "commit_timeout_ms": 10000,
+    },
 }
 DEFAULT_PRESET = "lan"
 # Compaction and audit retention do not depend on the network, so they are not part of a preset.
-COMPACTION_MIN_ENTRIES = 10_000     # the live log is compacted into a snapshot past this many entries
-AUDIT_RETENTION_ENTRIES = 100_000   # compacted entries kept for the audit log behind the live log
+# the live log is compacted into a snapshot past this many entries
+COMPACTION_MIN_ENTRIES = 10_000
+AUDIT_RETENTION_ENTRIES = 100_000  # compacted entries kept for the audit log behind the live log
 
 
 def _default_s(key: str) -> float:
@@ -46,15 +61,20 @@ class RaftSettings:
     queue_size: int = 20_000
 
     @classmethod
-    def from_timing(cls, timing_ms: Mapping[str, int], compaction_min_entries: int = COMPACTION_MIN_ENTRIES
-                    ) -> RaftSettings:
+    def from_timing(
+        cls, timing_ms: Mapping[str, int], compaction_min_entries: int = COMPACTION_MIN_ENTRIES
+    ) -> RaftSettings:
         """The settings of a `[timing]` table in milliseconds: every key of a preset must be present
         (extra keys such as commit_timeout_ms are not Raft's and are ignored). Not validated."""
-        return cls(heartbeat_s=timing_ms["heartbeat_ms"] / 1000, election_min_s=timing_ms["election_min_ms"] / 1000,
-                   election_max_s=timing_ms["election_max_ms"] / 1000,
-                   connection_timeout_s=timing_ms["connection_timeout_ms"] / 1000,
-                   connection_retry_s=timing_ms["connection_retry_ms"] / 1000,
-                   ping_interval_s=timing_ms["ping_interval_ms"] / 1000, compaction_min_entries=compaction_min_entries)
+        return cls(
+            heartbeat_s=timing_ms["heartbeat_ms"] / 1000,
+            election_min_s=timing_ms["election_min_ms"] / 1000,
+            election_max_s=timing_ms["election_max_ms"] / 1000,
+            connection_timeout_s=timing_ms["connection_timeout_ms"] / 1000,
+            connection_retry_s=timing_ms["connection_retry_ms"] / 1000,
+            ping_interval_s=timing_ms["ping_interval_ms"] / 1000,
+            compaction_min_entries=compaction_min_entries,
+        )
 
     @classmethod
     def from_preset(cls, name: str) -> RaftSettings:

@@ -36,7 +36,7 @@ class MemberAddress:
 class SnapshotContents:
     last_applied: Entry
     previous: Entry
-    members: tuple[MemberAddress, ...]   # the committed membership at last_applied
+    members: tuple[MemberAddress, ...]  # the committed membership at last_applied
     state: bytes
     cluster_id: str = ""
 
@@ -46,11 +46,21 @@ def encode(contents: SnapshotContents) -> bytes:
         return command_pb2.Snapshot.Entry(index=e[1], term=e[2], command=e[0])
 
     body = command_pb2.Snapshot(
-        version=SNAPSHOT_VERSION, last_applied=entry(contents.last_applied), previous=entry(contents.previous),
-        members=[command_pb2.Snapshot.Member(raft_address=m.raft_address, node_id=m.node_id,
-                                             grpc_address=m.grpc_address, added_index=m.added_index)
-                 for m in contents.members],
-        state=contents.state, state_sha256=hashlib.sha256(contents.state).digest(), cluster_id=contents.cluster_id,
+        version=SNAPSHOT_VERSION,
+        last_applied=entry(contents.last_applied),
+        previous=entry(contents.previous),
+        members=[
+            command_pb2.Snapshot.Member(
+                raft_address=m.raft_address,
+                node_id=m.node_id,
+                grpc_address=m.grpc_address,
+                added_index=m.added_index,
+            )
+            for m in contents.members
+        ],
+        state=contents.state,
+        state_sha256=hashlib.sha256(contents.state).digest(),
+        cluster_id=contents.cluster_id,
     ).SerializeToString(deterministic=True)
     return MAGIC + hashlib.sha256(body).digest() + body
 
@@ -58,7 +68,7 @@ def encode(contents: SnapshotContents) -> bytes:
 def decode(data: bytes) -> SnapshotContents:
     if len(data) < len(MAGIC) + 32 or not data.startswith(MAGIC):
         raise SnapshotFileError("not a coordinator snapshot file (bad magic or too short)")
-    digest, body = data[len(MAGIC):len(MAGIC) + 32], data[len(MAGIC) + 32:]
+    digest, body = data[len(MAGIC) : len(MAGIC) + 32], data[len(MAGIC) + 32 :]
     if hashlib.sha256(body).digest() != digest:
         raise SnapshotFileError("snapshot file does not match its sha256 (corrupt or truncated)")
     message = command_pb2.Snapshot()
@@ -77,6 +87,12 @@ def decode(data: bytes) -> SnapshotContents:
         return (e.command, e.index, e.term)
 
     return SnapshotContents(
-        entry(message.last_applied), entry(message.previous),
-        tuple(MemberAddress(m.raft_address, m.node_id, m.grpc_address, m.added_index) for m in message.members),
-        message.state, message.cluster_id)
+        entry(message.last_applied),
+        entry(message.previous),
+        tuple(
+            MemberAddress(m.raft_address, m.node_id, m.grpc_address, m.added_index)
+            for m in message.members
+        ),
+        message.state,
+        message.cluster_id,
+    )

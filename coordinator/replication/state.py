@@ -56,7 +56,8 @@ class ReplicatedState:
         with self._lock:
             try:
                 result = self._state.apply(command, issued_at_ns)
-            except Exception as exc:  # a bug in the core: this node's state can no longer be trusted
+            # a bug in the core: this node's state can no longer be trusted
+            except Exception as exc:
                 log.exception("the state machine failed on entry %d (%r)", index, command)
                 stop_node(f"state machine invariant broken at log entry {index}: {exc!r}")
             self._applied_index = index
@@ -65,7 +66,9 @@ class ReplicatedState:
             try:
                 self.on_applied(type(command).__name__, result, time.perf_counter() - started)
             except Exception:  # an observer must never make pysyncobj apply this entry again
-                log.exception("an apply observer failed on entry %d; the entry stays applied once", index)
+                log.exception(
+                    "an apply observer failed on entry %d; the entry stays applied once", index
+                )
         return result
 
     def install(self, snapshot: bytes, index: int) -> None:
@@ -101,14 +104,19 @@ class ReplicatedState:
         """(applied index, sha256 of the state at that index), cached per index."""
         with self._lock:
             if self._digest is None or self._digest[0] != self._applied_index:
-                self._digest = (self._applied_index, hashlib.sha256(self._state.snapshot()).hexdigest())
+                self._digest = (
+                    self._applied_index,
+                    hashlib.sha256(self._state.snapshot()).hexdigest(),
+                )
             return self._digest
 
     @property
     def applied_index(self) -> int:
         return self._applied_index
 
-    def wait_leadership_change(self, seen_seq: int, timeout_s: float) -> tuple[int, Leadership, int]:
+    def wait_leadership_change(
+        self, seen_seq: int, timeout_s: float
+    ) -> tuple[int, Leadership, int]:
         """Blocks until the leadership differs from version `seen_seq` (or the timeout) and
         returns (version, leadership, applied index)."""
         with self._changed:

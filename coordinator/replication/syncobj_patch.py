@@ -78,8 +78,11 @@ log = logging.getLogger(__name__)
 ENTRY_PREFIX = bytes([ENTRY_TYPE])
 MEMBERSHIP_PREFIX = bytes([pysyncobj.syncobj._COMMAND_TYPE.MEMBERSHIP])
 _RAFT_STATE = pysyncobj.syncobj._RAFT_STATE
-# pysyncobj names its states as we name the roles; it has no learner state (a learner is a read-only node).
-_RAFT_STATE_ROLES = {getattr(_RAFT_STATE, role.name): role for role in Role if hasattr(_RAFT_STATE, role.name)}
+# pysyncobj names its states as we name the roles; it has no learner state (a learner is a read-only
+# node).
+_RAFT_STATE_ROLES = {
+    getattr(_RAFT_STATE, role.name): role for role in Role if hasattr(_RAFT_STATE, role.name)
+}
 _PYSYNCOBJ_FALLBACK_DISABLED_S = 10 * 365 * 24 * 3600.0
 
 # ----------------------------------------------------------- the journal swap (one place)
@@ -91,7 +94,9 @@ _next_journal: RocksJournal | None = None
 def _create_journal(path: str) -> RocksJournal:
     """pysyncobj's journal factory, replaced: hands out the journal being installed."""
     journal = _next_journal
-    assert journal is not None and str(journal.path) == path, "pysyncobj built a SyncObj we did not configure"
+    assert journal is not None and str(journal.path) == path, (
+        "pysyncobj built a SyncObj we did not configure"
+    )
     return journal
 
 
@@ -159,16 +164,32 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
     _SyncObj__transferInProgress: bool
     _SyncObj__transport: CoordinatorTransport
     _SyncObj__raftCommitIndex: int
-    def __init__(self, *, self_node: TCPNode, peers: Sequence[TCPNode], settings: RaftSettings,
-                 cluster_secret: str, bind_address: str, journal: RocksJournal, replicated: ReplicatedState,
-                 dial_table: Mapping[str, str] | None = None, log_guards: bool = True, learner: bool = False,
-                 learner_floor: int | None = None, on_learner_floor: Callable[[int], None] | None = None,
-                 cluster_id: str = "") -> None:
+
+    def __init__(
+        self,
+        *,
+        self_node: TCPNode,
+        peers: Sequence[TCPNode],
+        settings: RaftSettings,
+        cluster_secret: str,
+        bind_address: str,
+        journal: RocksJournal,
+        replicated: ReplicatedState,
+        dial_table: Mapping[str, str] | None = None,
+        log_guards: bool = True,
+        learner: bool = False,
+        learner_floor: int | None = None,
+        on_learner_floor: Callable[[int], None] | None = None,
+        cluster_id: str = "",
+    ) -> None:
         """`self_node` is this node as the cluster knows it. A `learner` joins as a pysyncobj
         read-only node: it receives the log and votes on nothing until `members add` makes it a
         voter (see promotion_committed)."""
         if not cluster_secret:
-            raise ValueError("a cluster secret is required: without it the Raft port unpickles whatever it receives")
+            raise ValueError(
+                "a cluster secret is required: without it the Raft port unpickles whatever it "
+                "receives"
+            )
         self.settings = settings
         self.replicated = replicated
         self.identity = self_node
@@ -182,8 +203,8 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
         self.acked_entries_truncated = 0
         self.next_index_regressions_prevented = 0
         self.appends_trimmed = 0
-        self.commits_held = 0          # unproven commit advances refused (defect 1)
-        self.resets_lowered = 0        # reset hints kept at a known conflict (defect 2)
+        self.commits_held = 0  # unproven commit advances refused (defect 1)
+        self.resets_lowered = 0  # reset hints kept at a known conflict (defect 2)
         self._repair = RepairHint()
         self.leader_changes = 0
         self.elections_started = 0
@@ -226,7 +247,12 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
             onStateChanged=self._on_state_changed,
         )
         with _installing(journal):
-            super().__init__(None if learner else self_node, list(peers), conf, transportClass=CoordinatorTransport)
+            super().__init__(
+                None if learner else self_node,
+                list(peers),
+                conf,
+                transportClass=CoordinatorTransport,
+            )
 
     # ------------------------------------------------------------- proposing
 
@@ -245,7 +271,9 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
 
         self.propose_async(command, on_done)
         if not done.wait(timeout_s):
-            raise OutcomeUnknown(f"no commit within {timeout_s:.3f}s; the command may still be applied")
+            raise OutcomeUnknown(
+                f"no commit within {timeout_s:.3f}s; the command may still be applied"
+            )
         result, error = outcome[0]
         if error != FAIL_REASON.SUCCESS:
             raise proposal_error(error)
@@ -308,13 +336,17 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
         if decision is Promotion.AMNESIA and not self._warned_amnesia:
             self._warned_amnesia = True
             member = self._membership.get(self.identity.address)
-            log.error("this node id is already a voter since log index %d, before this learner joined: refusing "
-                      "to promote a node that lost its data; remove it with `coordinator members remove` and add "
-                      "it again", member.added_index if member else 0)
+            log.error(
+                "this node id is already a voter since log index %d, before this learner joined: "
+                "refusing to promote a node that lost its data; remove it with `coordinator "
+                "members remove` and add it again",
+                member.added_index if member else 0,
+            )
         return decision is Promotion.PROMOTE
 
     def reachability(self) -> Reachability:
-        """Voters this node is connected to (itself included), and all voters in its configuration."""
+        """Voters this node is connected to (itself included), and all voters in its
+        configuration."""
         others = self.otherNodes
         return Reachability(1 + sum(1 for n in others if self.isNodeConnected(n)), 1 + len(others))
 
@@ -330,7 +362,8 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
                 time.sleep(0.02)
                 continue
             if self._request_transfer(target) != FAIL_REASON.SUCCESS:
-                time.sleep(0.05)  # the target is still catching up (pysyncobj needs it fully caught up)
+                # the target is still catching up (pysyncobj needs it fully caught up)
+                time.sleep(0.05)
                 continue
             time.sleep(self.settings.election_min_s / 2)
         raise MembershipRefused(f"leadership did not move within {timeout_s:.1f}s")
@@ -373,7 +406,12 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
         """Runs before pysyncobj's election check: an election starts only after a pre-vote
         round won a majority (pysyncobj starts it once the deadline is in the past)."""
         state = self._SyncObj__raftState
-        if self.learner or state == _RAFT_STATE.LEADER or not self.otherNodes or self._SyncObj__transferInProgress:
+        if (
+            self.learner
+            or state == _RAFT_STATE.LEADER
+            or not self.otherNodes
+            or self._SyncObj__transferInProgress
+        ):
             return
         now = monotonic()
         if self._SyncObj__raftElectionDeadline > now or not self._SyncObj__connectedToAnyone():
@@ -381,8 +419,13 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
         action = self._prevote.on_deadline(self.raftCurrentTerm)
         if isinstance(action, Stand):
             return  # won: let pysyncobj stand for election now
-        message = {"type": "pre_vote", "round": action.round, "term": action.term,
-                   "last_log_index": self._journal.last_index, "last_log_term": self._journal.last_term}
+        message = {
+            "type": "pre_vote",
+            "round": action.round,
+            "term": action.term,
+            "last_log_index": self._journal.last_index,
+            "last_log_term": self._journal.last_term,
+        }
         for node in self.otherNodes:
             self._SyncObj__transport.send(node, message)
         # Not won yet: hold pysyncobj's election off until the next round is due.
@@ -390,16 +433,23 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
 
     def _on_pre_vote_message(self, node: Any, message: dict[str, Any]) -> None:
         if message["type"] == "pre_vote":
-            granted = self._prevote.grants(monotonic(), message["term"],
-                                           (message["last_log_term"], message["last_log_index"]), self.raftCurrentTerm,
-                                           (self._journal.last_term, self._journal.last_index), self.is_leader())
-            self._SyncObj__transport.send(node, {"type": "pre_vote_response", "round": message["round"],
-                                                 "granted": granted})
+            granted = self._prevote.grants(
+                monotonic(),
+                message["term"],
+                (message["last_log_term"], message["last_log_index"]),
+                self.raftCurrentTerm,
+                (self._journal.last_term, self._journal.last_index),
+                self.is_leader(),
+            )
+            self._SyncObj__transport.send(
+                node, {"type": "pre_vote_response", "round": message["round"], "granted": granted}
+            )
             return
         if self.is_leader():
             return
-        if self._prevote.on_response(message["round"], message["granted"], self.raftCurrentTerm,
-                                     len(self.otherNodes) + 1):
+        if self._prevote.on_response(
+            message["round"], message["granted"], self.raftCurrentTerm, len(self.otherNodes) + 1
+        ):
             self._SyncObj__raftElectionDeadline = 0  # pysyncobj stands on its next tick
 
     @property
@@ -415,35 +465,66 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
         at the instant the links come up (split votes); start a fresh random timeout instead."""
         super()._SyncObj__onNodeConnected(node)
         now = monotonic()
-        if self._SyncObj__raftState != _RAFT_STATE.LEADER and self._SyncObj__raftElectionDeadline < now:
+        if (
+            self._SyncObj__raftState != _RAFT_STATE.LEADER
+            and self._SyncObj__raftElectionDeadline < now
+        ):
             self._SyncObj__raftElectionDeadline = now + self._SyncObj__generateRaftTimeout()
 
     # -------------------------------------------------------------- status
 
     def counters(self) -> RaftCounters:
-        return RaftCounters(self.elections_started, self.leader_changes, self._prevote.rounds_started,
-                            self._check_quorum.stalls_discounted, self.acked_entries_truncated, self.commits_held,
-                            self.resets_lowered, self._SyncObj__transport.foreign_peers_refused)
+        return RaftCounters(
+            self.elections_started,
+            self.leader_changes,
+            self._prevote.rounds_started,
+            self._check_quorum.stalls_discounted,
+            self.acked_entries_truncated,
+            self.commits_held,
+            self.resets_lowered,
+            self._SyncObj__transport.foreign_peers_refused,
+        )
 
     def status(self) -> RaftStatus:
         leader = self._getLeader()
         match = _copy(self._SyncObj__raftMatchIndex)
         me = self.identity
-        members = [] if self.learner else [
-            MemberView(me.node_id, me.address, me.grpc_address, True, True, self._journal.last_index)]
+        members = (
+            []
+            if self.learner
+            else [
+                MemberView(
+                    me.node_id, me.address, me.grpc_address, True, True, self._journal.last_index
+                )
+            ]
+        )
         for node in sorted(self.otherNodes, key=lambda n: n.address):
             if self.learner and node.address == me.address:
                 continue
-            members.append(MemberView(getattr(node, "node_id", node.address), node.address,
-                                      getattr(node, "grpc_address", ""), False, self.isNodeConnected(node),
-                                      match.get(node, 0)))
+            members.append(
+                MemberView(
+                    getattr(node, "node_id", node.address),
+                    node.address,
+                    getattr(node, "grpc_address", ""),
+                    False,
+                    self.isNodeConnected(node),
+                    match.get(node, 0),
+                )
+            )
         return RaftStatus(
-            role=Role.LEARNER if self.learner else _RAFT_STATE_ROLES.get(self._SyncObj__raftState, Role.FOLLOWER),
-            term=self.raftCurrentTerm, commit_index=self.raftCommitIndex, applied_index=self.raftLastApplied,
+            role=Role.LEARNER
+            if self.learner
+            else _RAFT_STATE_ROLES.get(self._SyncObj__raftState, Role.FOLLOWER),
+            term=self.raftCurrentTerm,
+            commit_index=self.raftCommitIndex,
+            applied_index=self.raftLastApplied,
             leader_id=getattr(leader, "node_id", leader.address) if leader is not None else "",
             leader_grpc_address=getattr(leader, "grpc_address", "") if leader is not None else "",
-            first_log_index=self._journal.first_index, last_log_index=self._journal.last_index,
-            members=tuple(members), acked_entries_truncated=self.acked_entries_truncated)
+            first_log_index=self._journal.first_index,
+            last_log_index=self._journal.last_index,
+            members=tuple(members),
+            acked_entries_truncated=self.acked_entries_truncated,
+        )
 
     # ------------------------------------------------- hooks into pysyncobj
 
@@ -467,19 +548,31 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
                 self.trace.flush()
         busy = (self._poll_started or time.monotonic()) - started + self._message_s
         if busy > self.settings.election_min_s / 2:
-            log.warning("slow Raft tick: %.0f ms of work (messages %.0f ms, snapshot %.0f ms); peers may start an "
-                        "election", busy * 1000, self._message_s * 1000, self._last_snapshot_s * 1000)
+            log.warning(
+                "slow Raft tick: %.0f ms of work (messages %.0f ms, snapshot %.0f ms); peers may "
+                "start an election",
+                busy * 1000,
+                self._message_s * 1000,
+                self._last_snapshot_s * 1000,
+            )
 
     def _step_down_without_quorum(self) -> None:
         """Check-quorum (check_quorum.py): a leader that heard from no majority over one window
         of listening steps down."""
         last_response = self._SyncObj__lastResponseTime
         others = list(self.otherNodes)
-        verdict = self._check_quorum.on_tick(monotonic(), self._isLeader(),
-                                             [last_response.get(n, 0.0) for n in others], len(others) + 1)
+        verdict = self._check_quorum.on_tick(
+            monotonic(),
+            self._isLeader(),
+            [last_response.get(n, 0.0) for n in others],
+            len(others) + 1,
+        )
         if verdict is QuorumCheck.STEP_DOWN:
-            log.warning("no answer from a majority over %.0f ms of listening (%d peers); stepping down",
-                        self.settings.election_min_s * 1000, len(others))
+            log.warning(
+                "no answer from a majority over %.0f ms of listening (%d peers); stepping down",
+                self.settings.election_min_s * 1000,
+                len(others),
+            )
             self._SyncObj__setState(_RAFT_STATE.FOLLOWER)
             self._SyncObj__raftLeader = None
 
@@ -497,7 +590,8 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
         super()._applyCommand(command, callback, commandType)
         notifier = self._notifier
         if notifier is not None:
-            with contextlib.suppress(BlockingIOError):  # the pipe is full: the tick loop is awake anyway
+            # the pipe is full: the tick loop is awake anyway
+            with contextlib.suppress(BlockingIOError):
                 notifier.notify()
 
     def _checkCommandsToApply(self) -> None:
@@ -570,8 +664,12 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
             # installed snapshot moves it (to the snapshot's index, now `raftLastApplied`).
             self._hold_commit(max(commit_before, self.raftLastApplied))
         if guard and node in next_index:
-            guarded = guarded_next_index(before, next_index[node], success=bool(message["success"]),
-                                         reset=bool(message["reset"]))
+            guarded = guarded_next_index(
+                before,
+                next_index[node],
+                success=bool(message["success"]),
+                reset=bool(message["reset"]),
+            )
             if guarded != next_index[node]:
                 next_index[node] = guarded
                 self.next_index_regressions_prevented += 1
@@ -593,7 +691,9 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
             if ack["success"]:
                 self._repair.accepted()
             elif ack["reset"]:
-                hint = self._repair.rejected(int(message["term"]), prev_index, prev_present, int(ack["next_node_idx"]))
+                hint = self._repair.rejected(
+                    int(message["term"]), prev_index, prev_present, int(ack["next_node_idx"])
+                )
                 if hint != ack["next_node_idx"]:
                     ack["next_node_idx"] = hint
                     self.resets_lowered += 1
@@ -606,18 +706,31 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
 
     def _trim_append(self, message: dict[str, Any]) -> dict[str, Any]:
         entries = message.get("entries") or []
-        plan = plan_append(self._journal, message["prevLogIdx"], message["prevLogTerm"], entries, message["term"])
-        if plan is None or (plan.prev_index == message["prevLogIdx"] and len(plan.entries) == len(entries)):
+        plan = plan_append(
+            self._journal, message["prevLogIdx"], message["prevLogTerm"], entries, message["term"]
+        )
+        if plan is None or (
+            plan.prev_index == message["prevLogIdx"] and len(plan.entries) == len(entries)
+        ):
             return message
         self.appends_trimmed += 1
-        return {**message, "prevLogIdx": plan.prev_index, "prevLogTerm": plan.prev_term,
-                "entries": list(plan.entries)}
+        return {
+            **message,
+            "prevLogIdx": plan.prev_index,
+            "prevLogTerm": plan.prev_term,
+            "entries": list(plan.entries),
+        }
 
     def _SyncObj__deleteEntriesFrom(self, fromIDx: int) -> None:
         term, acked = self._acked
         if term == self.raftCurrentTerm and fromIDx <= acked:
             self.acked_entries_truncated += acked - fromIDx + 1
-            log.error("truncating entries %d..%d that this node acknowledged in term %d", fromIDx, acked, term)
+            log.error(
+                "truncating entries %d..%d that this node acknowledged in term %d",
+                fromIDx,
+                acked,
+                term,
+            )
         super()._SyncObj__deleteEntriesFrom(fromIDx)
 
     def _on_state_changed(self, old: int, new: int) -> None:
@@ -628,7 +741,9 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
             self.leader_changes += 1
         if new != _RAFT_STATE.LEADER:
             self.replicated.lose_leadership()
-        log.info("raft role %s -> %s (term %d)", _RAFT_STATE_ROLES.get(old), role, self.raftCurrentTerm)
+        log.info(
+            "raft role %s -> %s (term %d)", _RAFT_STATE_ROLES.get(old), role, self.raftCurrentTerm
+        )
         if self.on_role_change is not None:
             self.on_role_change(role)
 
@@ -638,8 +753,13 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
         """pysyncobj's serializer (tick thread): our state at `raftLastApplied`, no pickle."""
         started = time.monotonic()
         last, previous, _uncommitted_cluster = internal
-        contents = snapshots.SnapshotContents(tuple(last), tuple(previous), self._membership.members(),
-                                              self.replicated.snapshot_bytes(), self.cluster_id)
+        contents = snapshots.SnapshotContents(
+            tuple(last),
+            tuple(previous),
+            self._membership.members(),
+            self.replicated.snapshot_bytes(),
+            self.cluster_id,
+        )
         with open(tmp_path, "wb") as f:
             f.write(snapshots.encode(contents))
             f.flush()
@@ -652,7 +772,9 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
             with open(path, "rb") as f:
                 contents = snapshots.decode(f.read())
             if contents.cluster_id and self.cluster_id and contents.cluster_id != self.cluster_id:
-                raise ValueError(f"it belongs to cluster {contents.cluster_id}, this node to {self.cluster_id}")
+                raise ValueError(
+                    f"it belongs to cluster {contents.cluster_id}, this node to {self.cluster_id}"
+                )
             self.replicated.install(contents.state, contents.last_applied[1])
             self._membership.replace(contents.members)
             if self.trace is not None:
@@ -666,6 +788,7 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
 def _contained(callback: Callable[[Any, int], None]) -> Callable[[Any, int], None]:
     """pysyncobj runs an entry's callbacks before it advances raftLastApplied, so one that raised
     would make it apply the entry again on this node only: log it instead."""
+
     def call(result: Any, error: int) -> None:
         try:
             callback(result, error)
@@ -677,8 +800,12 @@ def _contained(callback: Callable[[Any, int], None]) -> Callable[[Any, int], Non
 
 def member_of(node: Any, added_index: int = 0) -> MemberAddress:
     """A pysyncobj node as the rest of the code knows a member (the inverse of make_node)."""
-    return MemberAddress(node.address, getattr(node, "node_id", node.address), getattr(node, "grpc_address", ""),
-                         added_index)
+    return MemberAddress(
+        node.address,
+        getattr(node, "node_id", node.address),
+        getattr(node, "grpc_address", ""),
+        added_index,
+    )
 
 
 def _copy(mapping: dict[Any, int]) -> dict[Any, int]:

@@ -3,7 +3,8 @@
 - Durability before acknowledgement, in groups: a follower's `next_node_idx` (its append
   acknowledgement) and `response_vote` are held while the tick processes the messages that
   arrived together, then the journal is synced once and they all go out
-  (syncobj_patch.CoordinatorSyncObj.flush_acks). One fsync per burst of AppendEntries, not one per message.
+  (syncobj_patch.CoordinatorSyncObj.flush_acks). One fsync per burst of AppendEntries, not one per
+  message.
 - A dial table: each peer is dialled at an address of this process's choosing (by default
   its advertised Raft address), so a proxy can sit on each (node, peer) link. pysyncobj opens
   one TCP connection per pair, from the node whose address sorts higher; identities stay the
@@ -96,8 +97,12 @@ class CoordinatorTransport(TCPTransport):  # type: ignore[misc]
         self.foreign_peers_refused += 1
         if peer not in self._refusals_logged:
             self._refusals_logged.add(peer)
-            log.error("refused a Raft connection from %s: this node belongs to cluster %s (it holds the secret but "
-                      "is not one of ours; check its data directory and config)", peer, ours)
+            log.error(
+                "refused a Raft connection from %s: this node belongs to cluster %s (it holds the "
+                "secret but is not one of ours; check its data directory and config)",
+                peer,
+                ours,
+            )
         conn.disconnect()
         self._unknownConnections.discard(conn)
 
@@ -108,7 +113,9 @@ class CoordinatorTransport(TCPTransport):  # type: ignore[misc]
             return True
         if not self._shouldConnect(node):
             return False
-        assert connection is not None, "pysyncobj creates a connection object for every node it dials"
+        assert connection is not None, (
+            "pysyncobj creates a connection object for every node it dials"
+        )
         last = self._lastConnectAttempt.get(node)
         if last is not None and monotonic() - last < self._syncObj.conf.connectionRetryTime:
             return False

@@ -28,8 +28,9 @@ from coordinator.v1 import admin_pb2
 NO_OP, MEMBERSHIP = 1, 2
 
 
-def audit_entries(entries: Iterator[Entry], stored_outcome: Callable[[int], str] = lambda _index: ""
-                  ) -> Iterator[admin_pb2.AuditEntry]:
+def audit_entries(
+    entries: Iterator[Entry], stored_outcome: Callable[[int], str] = lambda _index: ""
+) -> Iterator[admin_pb2.AuditEntry]:
     """Decodes stored log entries, oldest first, into AuditEntry messages. `stored_outcome(index)`
     is what this node recorded when it applied the entry ("" if nothing)."""
     replay: CoordinatorState | None = None
@@ -43,8 +44,9 @@ def audit_entries(entries: Iterator[Entry], stored_outcome: Callable[[int], str]
         yield _entry(command, index, term, replay, stored_outcome(index))
 
 
-def _entry(command: bytes, index: int, term: int, replay: CoordinatorState | None,
-           stored: str) -> admin_pb2.AuditEntry:
+def _entry(
+    command: bytes, index: int, term: int, replay: CoordinatorState | None, stored: str
+) -> admin_pb2.AuditEntry:
     kind = command[0] if command else -1
     if kind != ENTRY_TYPE:
         name = {NO_OP: "raft_noop", MEMBERSHIP: "membership"}.get(kind, f"raft_internal_{kind}")
@@ -52,16 +54,27 @@ def _entry(command: bytes, index: int, term: int, replay: CoordinatorState | Non
     try:
         decoded, issued_at_ns = decode(command[1:])
     except EnvelopeError as exc:
-        return admin_pb2.AuditEntry(index=index, term=term, command="unreadable", outcome="INVALID_COMMAND",
-                                    fields_json=json.dumps({"error": str(exc)}))
+        return admin_pb2.AuditEntry(
+            index=index,
+            term=term,
+            command="unreadable",
+            outcome="INVALID_COMMAND",
+            fields_json=json.dumps({"error": str(exc)}),
+        )
     outcome = outcome_name(replay.apply(decoded, issued_at_ns)) if replay is not None else ""
     if stored:
         outcome = stored
     fields = {f.name: _plain(getattr(decoded, f.name)) for f in dataclasses.fields(decoded)}
     return admin_pb2.AuditEntry(
-        index=index, term=term, issued_at_ns=issued_at_ns, command=type(decoded).__name__,
-        engine_id=str(fields.get("engine_id", "")), epoch=int(fields.get("epoch", 0) or 0), outcome=outcome,
-        fields_json=json.dumps(fields, sort_keys=True))
+        index=index,
+        term=term,
+        issued_at_ns=issued_at_ns,
+        command=type(decoded).__name__,
+        engine_id=str(fields.get("engine_id", "")),
+        epoch=int(fields.get("epoch", 0) or 0),
+        outcome=outcome,
+        fields_json=json.dumps(fields, sort_keys=True),
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -36,19 +36,25 @@ def prepare(data_dir: Path, node_id: str, *, bootstrap: bool, join: bool) -> Non
                 raise DataDirError(f"data_dir {data_dir} is not a directory")
             entries = [p.name for p in data_dir.iterdir()]
             if entries and not identity.exists():
-                raise DataDirError(f"data_dir {data_dir} is not empty and has no {IDENTITY_FILE}: it is not a "
-                                   "coordinator data directory; refusing to write into it")
+                raise DataDirError(
+                    f"data_dir {data_dir} is not empty and has no {IDENTITY_FILE}: it is not a "
+                    "coordinator data directory; refusing to write into it"
+                )
         if identity.exists():
             owner = read(data_dir).get("node_id")
             if owner != node_id:
-                raise DataDirError(f"data_dir {data_dir} belongs to node {owner!r}, not {node_id!r}")
+                raise DataDirError(
+                    f"data_dir {data_dir} belongs to node {owner!r}, not {node_id!r}"
+                )
             return
         if not (bootstrap or join):
             raise DataDirError(
-                f"data_dir {data_dir} is empty or missing, so this voter would start with no log and no vote. If "
-                "this is the first start of a new cluster, start it once with --bootstrap. If this node lost its "
-                "data, do not: remove it from the cluster and add a fresh node with a new id (operations guide, "
-                "'A data directory lost for good').")
+                f"data_dir {data_dir} is empty or missing, so this voter would start with no log "
+                "and no vote. If this is the first start of a new cluster, start it once with "
+                "--bootstrap. If this node lost its data, do not: remove it from the cluster and "
+                "add a fresh node with a new id (operations guide, 'A data directory lost for "
+                "good')."
+            )
         data_dir.mkdir(parents=True, exist_ok=True)
         update(data_dir, node_id=node_id, format=1)
     except PermissionError as exc:

@@ -10,7 +10,13 @@ from coordinator.core.refusals import Operating, Reason
 from coordinator.wire.status import rich_status
 
 
-def abort(context: grpc.ServicerContext, reason: Reason | Operating, message: str, field: str = "",
-          metadata: dict[str, str] | None = None) -> NoReturn:
+def abort(
+    context: grpc.ServicerContext,
+    reason: Reason | Operating,
+    message: str,
+    field: str = "",
+    metadata: dict[str, str] | None = None,
+) -> NoReturn:
     context.abort_with_status(rich_status(reason, message, field, metadata))
-    raise AssertionError("abort_with_status returned")  # grpc raises; this satisfies the type checker
+    # grpc raises; this satisfies the type checker
+    raise AssertionError("abort_with_status returned")

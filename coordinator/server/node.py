@@ -61,7 +61,9 @@ class CoordinatorNode:
     the same log, in the same process, without dropping the gRPC server.
     """
 
-    def __init__(self, config: NodeConfig, *, log_guards: bool = True, bootstrap: bool = False) -> None:
+    def __init__(
+        self, config: NodeConfig, *, log_guards: bool = True, bootstrap: bool = False
+    ) -> None:
         self.config = config
         self._log_guards = log_guards
         self._bootstrap = bootstrap
@@ -83,7 +85,9 @@ class CoordinatorNode:
         if not learner:
             check_port_free(c.raft_bind, "node.raft_address")
         self.cluster_id = self._join_cluster(learner)
-        self.raft = self._start_raft(learner, [MemberAddress(p.raft_address, p.id, p.grpc_address) for p in c.peers])
+        self.raft = self._start_raft(
+            learner, [MemberAddress(p.raft_address, p.id, p.grpc_address) for p in c.peers]
+        )
         if not learner:
             datadir.mark_voter(c.data_dir, c.node_id)
         self.metrics.attach(lambda: self.raft)
@@ -92,11 +96,20 @@ class CoordinatorNode:
                 self.metrics.serve(c.metrics_address)
             except OSError as exc:
                 self.stop()
-                raise StartupError(f"node.metrics_address {c.metrics_address} cannot be bound: {exc.strerror}") from exc
-        self._pipeline = Pipeline(self.raft, c.node_id, c.commit_timeout_s,
-                                  lambda outcome, s: self.metrics.proposals.labels(outcome).observe(s), dial=c.dial)
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="grpc"),
-                                   options=CHANNEL_OPTIONS)
+                raise StartupError(
+                    f"node.metrics_address {c.metrics_address} cannot be bound: {exc.strerror}"
+                ) from exc
+        self._pipeline = Pipeline(
+            self.raft,
+            c.node_id,
+            c.commit_timeout_s,
+            lambda outcome, s: self.metrics.proposals.labels(outcome).observe(s),
+            dial=c.dial,
+        )
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="grpc"),
+            options=CHANNEL_OPTIONS,
+        )
         engine = EngineService(self._pipeline, c.node_id, self.stopping)
         admin = AdminService(self._pipeline, c.node_id, self.started_at)
         engine_pb2_grpc.add_EngineServicer_to_server(engine, self._server)  # type: ignore[no-untyped-call]
@@ -104,22 +117,36 @@ class CoordinatorNode:
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
-            (engine_pb2.DESCRIPTOR.services_by_name["Engine"].full_name,
-             admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
-             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), self._server)
+            (
+                engine_pb2.DESCRIPTOR.services_by_name["Engine"].full_name,
+                admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            self._server,
+        )
         try:
             bound = self._server.add_insecure_port(c.grpc_listen)
         except RuntimeError:
             bound = 0
         if not bound:
             self.stop()
-            raise StartupError(f"node.grpc_bind/grpc_address {c.grpc_listen} cannot be bound (in use, or not a local "
-                               "address)")
+            raise StartupError(
+                f"node.grpc_bind/grpc_address {c.grpc_listen} cannot be bound (in use, or not a "
+                "local address)"
+            )
         self._server.start()
         for name in ("", *SERVICES):
             self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("node %s serving gRPC on %s, Raft on %s (advertised %s)%s, data in %s", c.node_id, c.grpc_listen,
-                 c.raft_bind, c.raft_advertise, " as a learner" if learner else "", c.data_dir)
+        log.info(
+            "node %s serving gRPC on %s, Raft on %s (advertised %s)%s, data in %s",
+            c.node_id,
+            c.grpc_listen,
+            c.raft_bind,
+            c.raft_advertise,
+            " as a learner" if learner else "",
+            c.data_dir,
+        )
 
     def _join_cluster(self, learner: bool) -> str:
         """The cluster id: stored; else the founding one (a founding voter) or a peer's (a learner).
@@ -131,7 +158,11 @@ class CoordinatorNode:
         c = self.config
         identity = datadir.read(c.data_dir)
         stored = identity.get("cluster_id")
-        if isinstance(stored, str) and stored and (not learner or identity.get("learner_floor") is not None):
+        if (
+            isinstance(stored, str)
+            and stored
+            and (not learner or identity.get("learner_floor") is not None)
+        ):
             return stored
         if learner:
             peer = ask_peers([c.dial.get(p.grpc_address, p.grpc_address) for p in c.peers])
@@ -139,25 +170,39 @@ class CoordinatorNode:
             if identity.get("learner_floor") is None:
                 datadir.update(c.data_dir, learner_floor=int(peer.commit_index))
         else:
-            cluster_id = datadir.founding_cluster_id([(c.node_id, c.raft_advertise), *((p.id, p.raft_address)
-                                                                                         for p in c.peers)])
+            cluster_id = datadir.founding_cluster_id(
+                [(c.node_id, c.raft_advertise), *((p.id, p.raft_address) for p in c.peers)]
+            )
         datadir.update(c.data_dir, cluster_id=cluster_id)
         log.info("cluster id %s", cluster_id)
         return cluster_id
 
     def _start_raft(self, learner: bool, peers: list[MemberAddress]) -> RaftNode:
         c = self.config
-        journal = RocksJournal(c.data_dir / "raft", c.data_dir / "snapshot.bin",
-                               audit_retention=c.audit_retention_entries, on_sync=self.metrics.fsync_seconds.observe)
+        journal = RocksJournal(
+            c.data_dir / "raft",
+            c.data_dir / "snapshot.bin",
+            audit_retention=c.audit_retention_entries,
+            on_sync=self.metrics.fsync_seconds.observe,
+        )
         journal.failpoints = self._failpoints
         state = ReplicatedState()
         state.on_applied = self.metrics.on_applied
         raft = RaftNode(
-            identity=MemberAddress(c.raft_advertise, c.node_id, c.grpc_address), peers=peers, settings=c.raft,
-            cluster_secret=c.cluster_secret, bind_address=c.raft_bind, journal=journal, replicated=state,
-            dial_table=c.dial, log_guards=self._log_guards, learner=learner,
+            identity=MemberAddress(c.raft_advertise, c.node_id, c.grpc_address),
+            peers=peers,
+            settings=c.raft,
+            cluster_secret=c.cluster_secret,
+            bind_address=c.raft_bind,
+            journal=journal,
+            replicated=state,
+            dial_table=c.dial,
+            log_guards=self._log_guards,
+            learner=learner,
             learner_floor=datadir.read(c.data_dir).get("learner_floor"),
-            on_learner_floor=lambda floor: datadir.update(c.data_dir, learner_floor=floor), cluster_id=self.cluster_id)
+            on_learner_floor=lambda floor: datadir.update(c.data_dir, learner_floor=floor),
+            cluster_id=self.cluster_id,
+        )
         self._keeper = LeaseKeeper(raft)
         self._keeper.start()
         return raft
@@ -168,8 +213,10 @@ class CoordinatorNode:
         if raft is None or not raft.learner or not raft.promotion_committed():
             return False
         peers = [m for m in raft.voters() if m.raft_address != self.config.raft_advertise]
-        log.info("membership change committed: promoting this learner to a voter with peers %s",
-                 [m.node_id for m in peers])
+        log.info(
+            "membership change committed: promoting this learner to a voter with peers %s",
+            [m.node_id for m in peers],
+        )
         if self._keeper is not None:
             self._keeper.stop()
         raft.stop()
@@ -230,7 +277,8 @@ def ask_peers(peer_grpc_addresses: list[str], timeout_s: float = 10.0) -> admin_
             with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
                 try:
                     status: admin_pb2.StatusResponse = admin_pb2_grpc.AdminStub(  # type: ignore[no-untyped-call]
-                        channel).Status(admin_pb2.StatusRequest(), timeout=1.0)
+                        channel
+                    ).Status(admin_pb2.StatusRequest(), timeout=1.0)
                 except grpc.RpcError:
                     continue
             if status.cluster_id:
@@ -238,18 +286,24 @@ def ask_peers(peer_grpc_addresses: list[str], timeout_s: float = 10.0) -> admin_
         if time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    raise StartupError(f"cannot learn the cluster id: none of the peers {', '.join(peer_grpc_addresses)} answered "
-                       "Status; a learner joins through its [[peers]], which must be running")
+    raise StartupError(
+        f"cannot learn the cluster id: none of the peers {', '.join(peer_grpc_addresses)} answered "
+        "Status; a learner joins through its [[peers]], which must be running"
+    )
 
 
-def run(config: NodeConfig, *, log_guards: bool = True, log_context: Any = None, bootstrap: bool = False) -> bool:
+def run(
+    config: NodeConfig, *, log_guards: bool = True, log_context: Any = None, bootstrap: bool = False
+) -> bool:
     """`coordinator serve`: start, serve until signalled, stop. Returns whether the node started;
     False (the reason logged) for a data directory or a cluster it must not start on, which the
     command reports as a configuration error. `log_context` (from coordinator.logs.configure)
     gets the node's term and epoch."""
     sys.setswitchinterval(0.001)  # shorter GIL hand-offs: fsync and network threads wait less
     if os.environ.get("COORDINATOR_UNSAFE_DISABLE_LOG_GUARDS") == "1":
-        log.warning("UNSAFE: the log-matching guards are disabled (benchmarking pysyncobj's defect only)")
+        log.warning(
+            "UNSAFE: the log-matching guards are disabled (benchmarking pysyncobj's defect only)"
+        )
         log_guards = False
     node = CoordinatorNode(config, log_guards=log_guards, bootstrap=bootstrap)
     if log_context is not None:

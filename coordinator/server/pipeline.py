@@ -36,9 +36,14 @@ T = TypeVar("T")
 
 
 class Pipeline:
-    def __init__(self, raft: RaftNode, node_id: str, commit_timeout_s: float,
-                 on_proposed: Callable[[str, float], None] | None = None,
-                 dial: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        raft: RaftNode,
+        node_id: str,
+        commit_timeout_s: float,
+        on_proposed: Callable[[str, float], None] | None = None,
+        dial: Mapping[str, str] | None = None,
+    ) -> None:
         """`dial` maps a peer's gRPC address to the address to connect to instead (a proxy)."""
         self.raft = raft
         self.state = raft.replicated
@@ -55,8 +60,14 @@ class Pipeline:
 
     # ------------------------------------------------------------------ entry points
 
-    def write(self, context: grpc.ServicerContext, method: str, request: Any, to_command: Callable[[Any], Command],
-              render: Callable[[Any], Any]) -> Any:
+    def write(
+        self,
+        context: grpc.ServicerContext,
+        method: str,
+        request: Any,
+        to_command: Callable[[Any], Command],
+        render: Callable[[Any], Any],
+    ) -> Any:
         """A request that changes state. `method` is "Service/Method" for forwarding."""
         command = parse(context, request, to_command)
         if not self.raft.is_leader():
@@ -66,8 +77,15 @@ class Pipeline:
             abort(context, result.reason, result.message, result.field)
         return render(result)
 
-    def read(self, context: grpc.ServicerContext, method: str, request: Any, consistency: int,
-             query: Callable[[CoordinatorState], T], render: Callable[[T], Any]) -> Any:
+    def read(
+        self,
+        context: grpc.ServicerContext,
+        method: str,
+        request: Any,
+        consistency: int,
+        query: Callable[[CoordinatorState], T],
+        render: Callable[[T], Any],
+    ) -> Any:
         """A read: linearizable through a barrier on the leader, or STALE from this node."""
         if consistency != types_pb2.STALE:
             if not self.raft.is_leader():
@@ -78,9 +96,15 @@ class Pipeline:
     def propose(self, context: grpc.ServicerContext, command: Command) -> Result:
         """Proposes on this node (the leader), mapping operating errors to statuses."""
         remaining = context.time_remaining()
-        timeout = self.commit_timeout_s if remaining is None else min(self.commit_timeout_s, remaining - 0.02)
+        timeout = (
+            self.commit_timeout_s
+            if remaining is None
+            else min(self.commit_timeout_s, remaining - 0.02)
+        )
         if timeout <= 0:
-            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the call's deadline left no time to commit")
+            context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED, "the call's deadline left no time to commit"
+            )
         started = time.perf_counter()
         try:
             result = self.raft.propose(command, timeout)
@@ -97,39 +121,58 @@ class Pipeline:
     # ------------------------------------------------------------------- forwarding
 
     def forward(self, context: grpc.ServicerContext, method: str, request: Any) -> Any:
-        """Sends the request on to the Raft leader and relays its answer, status details included."""
+        """Sends the request on to the Raft leader and relays its answer, status details
+        included."""
         forwarded_by = {k: v for k, v in context.invocation_metadata()}.get(FORWARDED)
         if forwarded_by is not None:
-            abort(context, Operating.NO_QUORUM, f"node {self.node_id} is not the Raft leader either "
-                  f"(forwarded by {forwarded_by!r}); an election is probably in progress")
+            abort(
+                context,
+                Operating.NO_QUORUM,
+                f"node {self.node_id} is not the Raft leader either (forwarded by "
+                f"{forwarded_by!r}); an election is probably in progress",
+            )
         leader = self.raft.leader()
         address = leader.grpc_address if leader is not None else ""
         if not address:
-            abort(context, Operating.NO_QUORUM,
-                  "no Raft leader is known right now (an election is probably in progress)")
+            abort(
+                context,
+                Operating.NO_QUORUM,
+                "no Raft leader is known right now (an election is probably in progress)",
+            )
         response_type = _response_type(method)
         call = self._channel(address).unary_unary(
-            f"/coordinator.v1.{method}", request_serializer=type(request).SerializeToString,
-            response_deserializer=response_type.FromString)
+            f"/coordinator.v1.{method}",
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=response_type.FromString,
+        )
         remaining = context.time_remaining()
         try:
-            return call(request, timeout=self.commit_timeout_s if remaining is None else remaining,
-                        metadata=((FORWARDED, self.node_id),))
+            return call(
+                request,
+                timeout=self.commit_timeout_s if remaining is None else remaining,
+                metadata=((FORWARDED, self.node_id),),
+            )
         except grpc.RpcError as exc:
             status = rpc_status.from_call(exc)  # type: ignore[arg-type]
             if status is not None:
                 context.abort_with_status(rpc_status.to_status(status))
             code = exc.code()
             if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                abort(context, Operating.OUTCOME_UNKNOWN, f"the Raft leader at {address} did not answer ({code.name}); "
-                      "the request may have been applied: retry with the same idempotency key")
+                abort(
+                    context,
+                    Operating.OUTCOME_UNKNOWN,
+                    f"the Raft leader at {address} did not answer ({code.name}); the request may "
+                    "have been applied: retry with the same idempotency key",
+                )
             context.abort(code, exc.details() or code.name)
 
     def _channel(self, address: str) -> grpc.Channel:
         with self._channels_lock:
             channel = self._channels.get(address)
             if channel is None:
-                channel = grpc.insecure_channel(self._dial.get(address, address), options=CHANNEL_OPTIONS)
+                channel = grpc.insecure_channel(
+                    self._dial.get(address, address), options=CHANNEL_OPTIONS
+                )
                 self._channels[address] = channel
             return channel
 
@@ -140,7 +183,9 @@ class Pipeline:
             self._channels.clear()
 
 
-def parse(context: grpc.ServicerContext, request: Any, to_command: Callable[[Any], Command]) -> Command:
+def parse(
+    context: grpc.ServicerContext, request: Any, to_command: Callable[[Any], Command]
+) -> Command:
     """Request -> validated core command; bad input is INVALID_ARGUMENT naming the field."""
     try:
         command = to_command(request)

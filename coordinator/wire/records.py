@@ -38,7 +38,8 @@ def limits_to_wire(limits: RiskLimits) -> types_pb2.RiskLimits:
     return types_pb2.RiskLimits(
         order_quantity_max=_optional_text(limits.order_quantity_max),
         position_max=_optional_text(limits.position_max),
-        open_orders_max=limits.open_orders_max or 0)
+        open_orders_max=limits.open_orders_max or 0,
+    )
 
 
 def limits_from_wire(limits: types_pb2.RiskLimits) -> RiskLimits:
@@ -50,12 +51,14 @@ def limits_from_wire(limits: types_pb2.RiskLimits) -> RiskLimits:
     return RiskLimits(
         order_quantity_max=optional("limits.order_quantity_max", limits.order_quantity_max),
         position_max=optional("limits.position_max", limits.position_max),
-        open_orders_max=limits.open_orders_max or None)
+        open_orders_max=limits.open_orders_max or None,
+    )
 
 
 def scoped_limits_to_wire(s: ScopedRiskLimits) -> types_pb2.ScopedRiskLimits:
-    return types_pb2.ScopedRiskLimits(account=s.account, instrument=s.instrument,
-                                      limits=limits_to_wire(s.limits))
+    return types_pb2.ScopedRiskLimits(
+        account=s.account, instrument=s.instrument, limits=limits_to_wire(s.limits)
+    )
 
 
 # -------------------------------------------------------------- orders, positions
@@ -63,36 +66,64 @@ def scoped_limits_to_wire(s: ScopedRiskLimits) -> types_pb2.ScopedRiskLimits:
 
 def order_to_wire(o: Order) -> types_pb2.Order:
     return types_pb2.Order(
-        client_order_id=o.client_order_id, account=o.account, instrument=o.instrument,
-        side=types_pb2.Side.ValueType(o.side), quantity=format_decimal(o.quantity),
-        price=format_decimal(o.price), status=types_pb2.OrderStatus.ValueType(o.status),
+        client_order_id=o.client_order_id,
+        account=o.account,
+        instrument=o.instrument,
+        side=types_pb2.Side.ValueType(o.side),
+        quantity=format_decimal(o.quantity),
+        price=format_decimal(o.price),
+        status=types_pb2.OrderStatus.ValueType(o.status),
         filled_quantity=format_decimal(o.filled_quantity),
         average_fill_price=_optional_text(o.average_fill_price),
-        venue_order_id=o.venue_order_id, cancel_requested=o.cancel_requested, epoch=o.epoch,
-        engine_id=o.engine_id, created_at_ns=o.created_at_ns, updated_at_ns=o.updated_at_ns,
-        reject_reason=o.reject_reason)
+        venue_order_id=o.venue_order_id,
+        cancel_requested=o.cancel_requested,
+        epoch=o.epoch,
+        engine_id=o.engine_id,
+        created_at_ns=o.created_at_ns,
+        updated_at_ns=o.updated_at_ns,
+        reject_reason=o.reject_reason,
+    )
 
 
 def order_from_wire(o: types_pb2.Order) -> Order:
     return Order(
-        client_order_id=o.client_order_id, account=o.account, instrument=o.instrument,
-        side=Side(o.side), quantity=_decimal(o.quantity), price=_decimal(o.price),
-        status=OrderStatus(o.status), filled_quantity=_decimal(o.filled_quantity),
+        client_order_id=o.client_order_id,
+        account=o.account,
+        instrument=o.instrument,
+        side=Side(o.side),
+        quantity=_decimal(o.quantity),
+        price=_decimal(o.price),
+        status=OrderStatus(o.status),
+        filled_quantity=_decimal(o.filled_quantity),
         average_fill_price=_decimal(o.average_fill_price) if o.average_fill_price else None,
-        venue_order_id=o.venue_order_id, cancel_requested=o.cancel_requested, epoch=o.epoch,
-        engine_id=o.engine_id, created_at_ns=o.created_at_ns, updated_at_ns=o.updated_at_ns,
-        reject_reason=o.reject_reason)
+        venue_order_id=o.venue_order_id,
+        cancel_requested=o.cancel_requested,
+        epoch=o.epoch,
+        engine_id=o.engine_id,
+        created_at_ns=o.created_at_ns,
+        updated_at_ns=o.updated_at_ns,
+        reject_reason=o.reject_reason,
+    )
 
 
 def position_to_wire(p: Position) -> types_pb2.Position:
     return types_pb2.Position(
-        account=p.account, instrument=p.instrument, quantity=format_decimal(p.quantity),
-        average_price=format_decimal(p.average_price), realized_pnl=format_decimal(p.realized_pnl))
+        account=p.account,
+        instrument=p.instrument,
+        quantity=format_decimal(p.quantity),
+        average_price=format_decimal(p.average_price),
+        realized_pnl=format_decimal(p.realized_pnl),
+    )
 
 
 def position_from_wire(p: types_pb2.Position) -> Position:
-    return Position(p.account, p.instrument, _decimal(p.quantity), _decimal(p.average_price),
-                    _decimal(p.realized_pnl))
+    return Position(
+        p.account,
+        p.instrument,
+        _decimal(p.quantity),
+        _decimal(p.average_price),
+        _decimal(p.realized_pnl),
+    )
 
 
 def _optional_text(value: Decimal | None) -> str:

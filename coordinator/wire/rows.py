@@ -19,24 +19,48 @@ from coordinator.v1 import admin_pb2
 
 def order_row(o: Order) -> dict[str, Any]:
     """Every field of one order; `average_fill_price` is None until its first fill."""
-    return {"client_order_id": o.client_order_id, "account": o.account, "instrument": o.instrument,
-            "side": o.side.name, "quantity": format_decimal(o.quantity), "price": format_decimal(o.price),
-            "status": o.status.name, "filled_quantity": format_decimal(o.filled_quantity),
-            "average_fill_price": None if o.average_fill_price is None else format_decimal(o.average_fill_price),
-            "venue_order_id": o.venue_order_id, "cancel_requested": o.cancel_requested, "epoch": o.epoch,
-            "engine_id": o.engine_id, "created_at_ns": o.created_at_ns}
+    return {
+        "client_order_id": o.client_order_id,
+        "account": o.account,
+        "instrument": o.instrument,
+        "side": o.side.name,
+        "quantity": format_decimal(o.quantity),
+        "price": format_decimal(o.price),
+        "status": o.status.name,
+        "filled_quantity": format_decimal(o.filled_quantity),
+        "average_fill_price": None
+        if o.average_fill_price is None
+        else format_decimal(o.average_fill_price),
+        "venue_order_id": o.venue_order_id,
+        "cancel_requested": o.cancel_requested,
+        "epoch": o.epoch,
+        "engine_id": o.engine_id,
+        "created_at_ns": o.created_at_ns,
+    }
 
 
 def position_row(p: Position) -> dict[str, Any]:
     """The net position of one (account, instrument)."""
-    return {"account": p.account, "instrument": p.instrument, "quantity": format_decimal(p.quantity),
-            "average_price": format_decimal(p.average_price), "realized_pnl": format_decimal(p.realized_pnl)}
+    return {
+        "account": p.account,
+        "instrument": p.instrument,
+        "quantity": format_decimal(p.quantity),
+        "average_price": format_decimal(p.average_price),
+        "realized_pnl": format_decimal(p.realized_pnl),
+    }
 
 
 def audit_row(e: admin_pb2.AuditEntry) -> dict[str, Any]:
     """One stored log entry. `engine_id`, `epoch` and `outcome` are None where the entry has none
     (a Raft no-op, a membership change, a command that is not an engine's); `fields` are the
     command's own fields, {} for none. The key order is the audit file's column order."""
-    return {"index": e.index, "term": e.term, "issued_at_ns": e.issued_at_ns, "command": e.command,
-            "engine_id": e.engine_id or None, "epoch": e.epoch or None, "outcome": e.outcome or None,
-            "fields": json.loads(e.fields_json) if e.fields_json else {}}
+    return {
+        "index": e.index,
+        "term": e.term,
+        "issued_at_ns": e.issued_at_ns,
+        "command": e.command,
+        "engine_id": e.engine_id or None,
+        "epoch": e.epoch or None,
+        "outcome": e.outcome or None,
+        "fields": json.loads(e.fields_json) if e.fields_json else {},
+    }

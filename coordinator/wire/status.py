@@ -35,16 +35,27 @@ STATUS_OF_REASON: dict[str, grpc.StatusCode] = {
 _CODE_NUMBER = {code: getattr(code_pb2, code.name) for code in set(STATUS_OF_REASON.values())}
 
 
-def rich_status(reason: Reason | Operating, message: str, field: str = "",
-                metadata: dict[str, str] | None = None) -> grpc.Status:
+def rich_status(
+    reason: Reason | Operating,
+    message: str,
+    field: str = "",
+    metadata: dict[str, str] | None = None,
+) -> grpc.Status:
     """The gRPC status for `reason`, with ErrorInfo (and BadRequest when `field` is named)."""
     info = any_pb2.Any()
-    info.Pack(error_details_pb2.ErrorInfo(reason=str(reason), domain=DOMAIN, metadata=metadata or {}))
+    info.Pack(
+        error_details_pb2.ErrorInfo(reason=str(reason), domain=DOMAIN, metadata=metadata or {})
+    )
     details = [info]
     if field:
         violation = any_pb2.Any()
-        violation.Pack(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=field, description=message)]))
+        violation.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=field, description=message)
+                ]
+            )
+        )
         details.append(violation)
     code = _CODE_NUMBER[STATUS_OF_REASON[reason]]
     return rpc_status.to_status(status_pb2.Status(code=code, message=message, details=details))

@@ -11,7 +11,7 @@ import pytest
 from chaos.runner import SCENARIOS, run_one
 
 pytestmark = pytest.mark.chaos
-MAJORITY_ENTRIES_MIN = 1000   # several 64 KiB AppendEntries batches past a stranded leader
+MAJORITY_ENTRIES_MIN = 1000  # several 64 KiB AppendEntries batches past a stranded leader
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -21,8 +21,11 @@ def test_every_invariant_holds_under(scenario: str, tmp_path: Path) -> None:
     assert report.faults, "no fault was injected"
     assert all("error" not in fault for fault in report.faults), report.faults
     assert sum(sum(c.values()) for c in report.operations.values()) > 20, report.operations
-    for fault in report.faults:  # a divergence that did not happen would pass without testing anything
+    # a divergence that did not happen would pass without testing anything
+    for fault in report.faults:
         details = fault["details"]
         if "stranded_tail" in details:
-            assert details["stranded_tail"] > 0 and details["majority_entries"] >= MAJORITY_ENTRIES_MIN, details
+            assert (
+                details["stranded_tail"] > 0 and details["majority_entries"] >= MAJORITY_ENTRIES_MIN
+            ), details
     assert report.passed, report.summary()

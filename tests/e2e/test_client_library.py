@@ -78,7 +78,9 @@ class LoseFirstSubmitResponse(grpc.UnaryUnaryClientInterceptor):  # type: ignore
         return outcome
 
 
-def test_a_call_whose_response_is_lost_is_retried_and_yields_exactly_one_order(make_cluster: MakeCluster) -> None:
+def test_a_call_whose_response_is_lost_is_retried_and_yields_exactly_one_order(
+    make_cluster: MakeCluster,
+) -> None:
     cluster = make_cluster().start()
     interceptor = LoseFirstSubmitResponse()
     client = CoordinatorClient(cluster.addresses(), interceptors=[interceptor])
@@ -91,7 +93,8 @@ def test_a_call_whose_response_is_lost_is_retried_and_yields_exactly_one_order(m
 
 
 def test_the_old_engine_is_demoted_before_the_next_epoch_is_granted_under_keep_alive_delays(
-        make_cluster: MakeCluster) -> None:
+    make_cluster: MakeCluster,
+) -> None:
     """The lease safety margin: however late keep-alives arrive, the engine that loses its lease
     stops (on_demoted) before the coordinator grants the role to anyone else."""
     cluster = make_cluster().start()
@@ -104,16 +107,24 @@ def test_the_old_engine_is_demoted_before_the_next_epoch_is_granted_under_keep_a
         def on(grant: Any) -> None:
             with lock:
                 held[engine] = grant.epoch
+
         return on
 
     def demoted_a(_reason: str) -> None:
         with lock:
-            demoted_at[held["eng-a"]] = time.time_ns()  # the last time: a session may resume its epoch
+            # the last time: a session may resume its epoch
+            demoted_at[held["eng-a"]] = time.time_ns()
 
-    slow = CoordinatorClient(cluster.addresses(), interceptors=[DelayKeepAlives(seed=11, max_ms=260)])
-    a = EngineSession(slow, "eng-a", ttl_ms=500, on_elected=elected("eng-a"), on_demoted=demoted_a).start()
+    slow = CoordinatorClient(
+        cluster.addresses(), interceptors=[DelayKeepAlives(seed=11, max_ms=260)]
+    )
+    a = EngineSession(
+        slow, "eng-a", ttl_ms=500, on_elected=elected("eng-a"), on_demoted=demoted_a
+    ).start()
     assert a.wait_active(10)
-    b = EngineSession(CoordinatorClient(cluster.addresses()), "eng-b", ttl_ms=500, on_elected=elected("eng-b")).start()
+    b = EngineSession(
+        CoordinatorClient(cluster.addresses()), "eng-b", ttl_ms=500, on_elected=elected("eng-b")
+    ).start()
     stop = threading.Event()
 
     def watch() -> None:
@@ -135,18 +146,27 @@ def test_the_old_engine_is_demoted_before_the_next_epoch_is_granted_under_keep_a
         stop.set()
         a.close()
         b.close()
-    takeovers = [(grants[i - 1], grants[i]) for i in range(1, len(grants))
-                 if grants[i - 1][1] == "eng-a" and grants[i][1] == "eng-b"]
+    takeovers = [
+        (grants[i - 1], grants[i])
+        for i in range(1, len(grants))
+        if grants[i - 1][1] == "eng-a" and grants[i][1] == "eng-b"
+    ]
     assert len(takeovers) >= 3, grants
-    print("margins ms:", [round((g - demoted_at.get(ea, g)) / 1e6) for (ea, _, _), (_, _, g) in takeovers])
+    print(
+        "margins ms:",
+        [round((g - demoted_at.get(ea, g)) / 1e6) for (ea, _, _), (_, _, g) in takeovers],
+    )
     for (epoch_a, _, _), (epoch_b, _, granted_ns) in takeovers:
         assert epoch_a in demoted_at, f"eng-a never reported losing epoch {epoch_a}"
         assert demoted_at[epoch_a] < granted_ns, (
-            f"eng-a stopped acting on epoch {epoch_a} {(demoted_at[epoch_a] - granted_ns) / 1e6:.1f} ms after "
-            f"epoch {epoch_b} was granted")
+            f"eng-a stopped acting on epoch {epoch_a} "
+            f"{(demoted_at[epoch_a] - granted_ns) / 1e6:.1f} ms after epoch {epoch_b} was granted"
+        )
 
 
-def test_after_demotion_order_calls_raise_without_touching_the_network(make_cluster: MakeCluster) -> None:
+def test_after_demotion_order_calls_raise_without_touching_the_network(
+    make_cluster: MakeCluster,
+) -> None:
     cluster = make_cluster().start()
     client = CoordinatorClient(cluster.addresses())
     reasons: list[str] = []
@@ -178,8 +198,11 @@ def test_the_asyncio_session_campaigns_trades_and_hands_over(make_cluster: MakeC
         await b.close()
         await a.close()
         await client.close()
-        return grants[0].epoch, grants[1].epoch, [o.client_order_id for o in grants[1].open_orders] + [
-            str(fill.position.quantity)]
+        return (
+            grants[0].epoch,
+            grants[1].epoch,
+            [o.client_order_id for o in grants[1].open_orders] + [str(fill.position.quantity)],
+        )
 
     first, second, inherited = asyncio.run(scenario())
     assert (first, second) == (1, 2)

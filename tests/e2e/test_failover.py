@@ -25,7 +25,13 @@ def make_rig(has_failed: Callable[[], bool], tmp_path: Path) -> Iterator[MakeRig
     rigs: list[Demo] = []
 
     def build(ttl_ms: int = 500) -> Demo:
-        rig = Demo(orders=10**9, ttl_ms=ttl_ms, rate=40.0, base=tmp_path / f"rig{len(rigs)}", out=io.StringIO())
+        rig = Demo(
+            orders=10**9,
+            ttl_ms=ttl_ms,
+            rate=40.0,
+            base=tmp_path / f"rig{len(rigs)}",
+            out=io.StringIO(),
+        )
         rigs.append(rig)
         rig.start()
         return rig
@@ -75,7 +81,11 @@ def test_a_graceful_resign_hands_over_without_waiting_for_the_lease(make_rig: Ma
     rig.stream_until(40)
     epoch, active = rig.holder()
     standby = "eng-b" if active == "eng-a" else "eng-a"
-    wait_until(lambda: any(e["event"] == "started" for e in rig.engines[standby].events()), 30, "the standby")
+    wait_until(
+        lambda: any(e["event"] == "started" for e in rig.engines[standby].events()),
+        30,
+        "the standby",
+    )
     resigned_at = time.time()
     rig.engines[active].signal(signal.SIGTERM)  # the engine stops and resigns
     elected = rig.elected_after(standby, resigned_at, epoch + 1)

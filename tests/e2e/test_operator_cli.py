@@ -30,16 +30,25 @@ from tests.cluster_calls import MakeCluster, Writer, submit
 pytestmark = pytest.mark.cluster
 
 
-def cli(cluster: LocalCluster | None, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    cluster: LocalCluster | None, *args: str, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ}
     if cluster is not None:
         env["COORDINATOR_CLUSTER"] = ",".join(cluster.addresses())
-    return subprocess.run([sys.executable, "-m", "coordinator", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout_s)
+    return subprocess.run(
+        [sys.executable, "-m", "coordinator", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    assert result.returncode == 0, (
+        f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    )
     return result.stdout
 
 
@@ -49,8 +58,12 @@ def steady_writer(cluster: LocalCluster) -> Iterator[Writer]:
     client = CoordinatorClient(cluster.addresses(), retry=RetryPolicy(budget_ms=20_000))
     with EngineSession(client, "writer", ttl_ms=5000) as session:
         assert session.wait_active(15) and session.epoch is not None
-        writer = Writer(client, session.epoch, "w", submit_one=lambda cid: session.submit_order(
-            cid, "A1", "BTC-USD", Side.BUY, "1", "100"))
+        writer = Writer(
+            client,
+            session.epoch,
+            "w",
+            submit_one=lambda cid: session.submit_order(cid, "A1", "BTC-USD", Side.BUY, "1", "100"),
+        )
         with writer.running():
             wait_until(lambda: writer.committed > 50, 20, "the writer to commit")
             yield writer
@@ -61,11 +74,17 @@ def start_learner(cluster: LocalCluster) -> LocalNode:
     node.extra_config = "join = true"
     cluster.write_config(node, peers=[n for n in cluster.nodes.values() if n is not node])
     cluster.start_node(node.node_id)
-    wait_until(lambda: cluster.status(node.node_id).node_id == node.node_id, 20, "the learner to serve gRPC")
+    wait_until(
+        lambda: cluster.status(node.node_id).node_id == node.node_id,
+        20,
+        "the learner to serve gRPC",
+    )
     return node
 
 
-def test_a_fourth_node_joins_and_leaves_under_write_load_without_a_write_stall(make_cluster: MakeCluster) -> None:
+def test_a_fourth_node_joins_and_leaves_under_write_load_without_a_write_stall(
+    make_cluster: MakeCluster,
+) -> None:
     """Writes keep committing, and none fails, while a fourth node catches up as a learner, is
     promoted and is removed. (How long the longest pause was is printed, not asserted: speed is
     for `coordinator bench`; a CPU hiccup on a shared machine is not a stall.)"""
@@ -73,10 +92,22 @@ def test_a_fourth_node_joins_and_leaves_under_write_load_without_a_write_stall(m
     with steady_writer(cluster) as writer:
         learner = start_learner(cluster)
         before = writer.committed
-        added = ok(cli(cluster, "members", "add", learner.node_id, "--raft", learner.raft_address,
-                       "--grpc", learner.grpc_address))
+        added = ok(
+            cli(
+                cluster,
+                "members",
+                "add",
+                learner.node_id,
+                "--raft",
+                learner.raft_address,
+                "--grpc",
+                learner.grpc_address,
+            )
+        )
         assert f"{learner.node_id} is a voter" in added
-        assert writer.committed > before, "no write committed while the new node caught up and was promoted"
+        assert writer.committed > before, (
+            "no write committed while the new node caught up and was promoted"
+        )
         members = json.loads(ok(cli(cluster, "members", "list", "--json")))
         assert {m["node_id"] for m in members} == {"dc1", "dc2", "dc3", "dc4"}
         assert all(m["connected_to_leader"] for m in members)
@@ -105,14 +136,23 @@ def test_removing_the_raft_leader_moves_leadership_first(make_cluster: MakeClust
     assert status["raft_leader"] in {"dc1", "dc2", "dc3"} - {leader}
 
 
-def test_a_removal_that_would_leave_no_reachable_majority_is_refused(make_cluster: MakeCluster) -> None:
+def test_a_removal_that_would_leave_no_reachable_majority_is_refused(
+    make_cluster: MakeCluster,
+) -> None:
     cluster = make_cluster().start()
     leader = cluster.wait_for_leader()
     down, healthy = [n for n in cluster.nodes if n != leader]
     cluster.kill(down)
-    wait_until(lambda: not any(m["node_id"] == down and m["connected_to_leader"]
-                               for m in json.loads(ok(cli(cluster, "members", "list", "--json")))), 15,
-               f"the leader to notice {down} is gone")
+    wait_until(
+        lambda: (
+            not any(
+                m["node_id"] == down and m["connected_to_leader"]
+                for m in json.loads(ok(cli(cluster, "members", "list", "--json")))
+            )
+        ),
+        15,
+        f"the leader to notice {down} is gone",
+    )
     refused = cli(cluster, "members", "remove", healthy)
     assert refused.returncode == 1
     assert "MEMBERSHIP_REFUSED" in refused.stderr and "majority" in refused.stderr
@@ -125,7 +165,8 @@ def test_a_removal_that_would_leave_no_reachable_majority_is_refused(make_cluste
 
 
 def test_adding_a_node_while_a_voter_is_down_is_refused_and_the_cluster_keeps_committing(
-        make_cluster: MakeCluster) -> None:
+    make_cluster: MakeCluster,
+) -> None:
     """Issue 8, defect 3: with one voter of three down, an add made 4 voters of which 2 could
     acknowledge (the learner cannot until it is promoted): the add applied, then nothing
     committed until the dead voter came back. It is refused instead, naming the way out."""
@@ -133,29 +174,67 @@ def test_adding_a_node_while_a_voter_is_down_is_refused_and_the_cluster_keeps_co
     leader = cluster.wait_for_leader()
     down = next(n for n in cluster.nodes if n != leader)
     cluster.kill(down)
-    wait_until(lambda: not any(m["node_id"] == down and m["connected_to_leader"]
-                               for m in json.loads(ok(cli(cluster, "members", "list", "--json")))), 15,
-               f"the leader to notice {down} is gone")
+    wait_until(
+        lambda: (
+            not any(
+                m["node_id"] == down and m["connected_to_leader"]
+                for m in json.loads(ok(cli(cluster, "members", "list", "--json")))
+            )
+        ),
+        15,
+        f"the leader to notice {down} is gone",
+    )
     learner = start_learner(cluster)
-    refused = cli(cluster, "members", "add", learner.node_id, "--raft", learner.raft_address,
-                  "--grpc", learner.grpc_address, "--timeout", "20")
+    refused = cli(
+        cluster,
+        "members",
+        "add",
+        learner.node_id,
+        "--raft",
+        learner.raft_address,
+        "--grpc",
+        learner.grpc_address,
+        "--timeout",
+        "20",
+    )
     assert refused.returncode == 1, f"exit {refused.returncode}\n{refused.stdout}\n{refused.stderr}"
     assert "MEMBERSHIP_REFUSED" in refused.stderr and "members remove" in refused.stderr
-    with pytest.raises(Refused, match="members remove") as direct:  # the leader's own check, without the CLI's
-        cluster.call("Admin", "AddMember", admin_pb2.AddMemberRequest(
-            node_id=learner.node_id, raft_address=learner.raft_address, grpc_address=learner.grpc_address))
+    # the leader's own check, without the CLI's
+    with pytest.raises(Refused, match="members remove") as direct:
+        cluster.call(
+            "Admin",
+            "AddMember",
+            admin_pb2.AddMemberRequest(
+                node_id=learner.node_id,
+                raft_address=learner.raft_address,
+                grpc_address=learner.grpc_address,
+            ),
+        )
     assert direct.value.reason == "MEMBERSHIP_REFUSED"
     ok(cli(cluster, "halt", "--reason", "still committing"))
     ok(cli(cluster, "resume"))
     members = {m["node_id"] for m in json.loads(ok(cli(cluster, "members", "list", "--json")))}
     assert members == {"dc1", "dc2", "dc3"}
-    ok(cli(cluster, "members", "remove", down))  # the documented way: remove the dead voter, then add
-    out = ok(cli(cluster, "members", "add", learner.node_id, "--raft", learner.raft_address,
-                 "--grpc", learner.grpc_address))
+    # the documented way: remove the dead voter, then add
+    ok(cli(cluster, "members", "remove", down))
+    out = ok(
+        cli(
+            cluster,
+            "members",
+            "add",
+            learner.node_id,
+            "--raft",
+            learner.raft_address,
+            "--grpc",
+            learner.grpc_address,
+        )
+    )
     assert f"{learner.node_id} is a voter" in out
 
 
-def test_a_voter_restarted_with_an_emptied_data_directory_refuses_to_start(make_cluster: MakeCluster) -> None:
+def test_a_voter_restarted_with_an_emptied_data_directory_refuses_to_start(
+    make_cluster: MakeCluster,
+) -> None:
     """Issue 8, defect 9: it came back at term 0 with no vote and no log, ready to vote for any
     candidate. Only the first start of a new cluster (--bootstrap) may create a voter's data."""
     import shutil
@@ -177,16 +256,29 @@ def test_a_voter_restarted_with_an_emptied_data_directory_refuses_to_start(make_
 def test_a_learner_added_the_moment_it_serves_is_promoted(make_cluster: MakeCluster) -> None:
     """A script that adds a learner as soon as it answers (before it heard from the leader) made
     the amnesia guard take it for a voter that lost its data: it was never promoted. This end to
-    end check hits that race only sometimes; test_membership_identity.py reproduces it every time."""
+    end check hits that race only sometimes; test_membership_identity.py reproduces it every
+    time."""
     cluster = make_cluster().start()
     learner = start_learner(cluster)
-    cluster.call("Admin", "AddMember", admin_pb2.AddMemberRequest(
-        node_id=learner.node_id, raft_address=learner.raft_address, grpc_address=learner.grpc_address))
-    wait_until(lambda: cluster.status(learner.node_id).role in (admin_pb2.FOLLOWER, admin_pb2.LEADER), 20,
-               "the learner to be promoted")
+    cluster.call(
+        "Admin",
+        "AddMember",
+        admin_pb2.AddMemberRequest(
+            node_id=learner.node_id,
+            raft_address=learner.raft_address,
+            grpc_address=learner.grpc_address,
+        ),
+    )
+    wait_until(
+        lambda: cluster.status(learner.node_id).role in (admin_pb2.FOLLOWER, admin_pb2.LEADER),
+        20,
+        "the learner to be promoted",
+    )
 
 
-def test_halt_stops_new_orders_everywhere_and_resume_lets_them_in(make_cluster: MakeCluster) -> None:
+def test_halt_stops_new_orders_everywhere_and_resume_lets_them_in(
+    make_cluster: MakeCluster,
+) -> None:
     cluster = make_cluster().start()
     client = CoordinatorClient(cluster.addresses())
     with EngineSession(client, "eng-a", ttl_ms=5000) as session:
@@ -217,7 +309,11 @@ def test_a_planned_handoff_grants_the_named_engine_next(make_cluster: MakeCluste
         engines = json.loads(ok(cli(cluster, "engines", "--json")))
         assert engines["holder"] == "eng-b" and engines["epoch"] == 2
         audit = [json.loads(line) for line in ok(cli(cluster, "audit", "export")).splitlines()]
-        ends = [(e["command"], e["engine_id"], e["outcome"]) for e in audit if e["command"] in ("Resign", "Expire")]
+        ends = [
+            (e["command"], e["engine_id"], e["outcome"])
+            for e in audit
+            if e["command"] in ("Resign", "Expire")
+        ]
         assert ends == [("Resign", "eng-a", "ACCEPTED")], ends  # handed over, not left to expire
     finally:
         for session in (a, b, c):
@@ -232,22 +328,52 @@ def test_json_output_parses_for_every_read_command(make_cluster: MakeCluster) ->
         session.submit_order("o1", "A1", "BTC-USD", Side.SELL, "2", "100")
         session.report_fill("f1", "o1", "2", "101")
         ok(cli(cluster, "risk", "set", "--account", "A1", "--position-max", "50"))
-        read: dict[str, Any] = {" ".join(args): json.loads(ok(cli(cluster, *args, "--json"))) for args in (
-            ["status"], ["members", "list"], ["engines"], ["orders", "list", "--all"], ["orders", "get", "o1"],
-            ["risk", "show"])}
-    assert read["status"]["active_engine"] == "eng-a" and read["status"]["raft_leader"] in {"dc1", "dc2", "dc3"}
+        read: dict[str, Any] = {
+            " ".join(args): json.loads(ok(cli(cluster, *args, "--json")))
+            for args in (
+                ["status"],
+                ["members", "list"],
+                ["engines"],
+                ["orders", "list", "--all"],
+                ["orders", "get", "o1"],
+                ["risk", "show"],
+            )
+        }
+    assert read["status"]["active_engine"] == "eng-a" and read["status"]["raft_leader"] in {
+        "dc1",
+        "dc2",
+        "dc3",
+    }
     assert {m["node_id"] for m in read["members list"]} == {"dc1", "dc2", "dc3"}
     assert read["engines"]["holder"] == "eng-a"
-    assert [(o["client_order_id"], o["status"]) for o in read["orders list --all"]] == [("o1", "FILLED")]
+    assert [(o["client_order_id"], o["status"]) for o in read["orders list --all"]] == [
+        ("o1", "FILLED")
+    ]
     assert read["orders get o1"] == read["orders list --all"][0]
-    assert read["risk show"] == [{"account": "A1", "instrument": "*", "order_quantity_max": None,
-                                  "position_max": "50", "open_orders_max": None}]
+    assert read["risk show"] == [
+        {
+            "account": "A1",
+            "instrument": "*",
+            "order_quantity_max": None,
+            "position_max": "50",
+            "open_orders_max": None,
+        }
+    ]
     positions = json.loads(ok(cli(cluster, "positions", "--json")))
-    assert positions == [{"account": "A1", "instrument": "BTC-USD", "quantity": "-2", "average_price": "101",
-                          "realized_pnl": "0"}]
+    assert positions == [
+        {
+            "account": "A1",
+            "instrument": "BTC-USD",
+            "quantity": "-2",
+            "average_price": "101",
+            "realized_pnl": "0",
+        }
+    ]
 
 
-def test_audit_export_lists_every_state_change_with_its_outcome(make_cluster: MakeCluster, tmp_path: Path) -> None:
+def test_audit_export_lists_every_state_change_with_its_outcome(
+    make_cluster: MakeCluster, tmp_path: Path
+) -> None:
     cluster = make_cluster().start()
     client = CoordinatorClient(cluster.addresses())
     with EngineSession(client, "eng-a", ttl_ms=5000) as session:
@@ -260,18 +386,25 @@ def test_audit_export_lists_every_state_change_with_its_outcome(make_cluster: Ma
     out = tmp_path / "audit.jsonl"
     ok(cli(cluster, "audit", "export", "--output", str(out)))
     entries = [json.loads(line) for line in out.read_text().splitlines()]
-    submits = [(e["fields"]["client_order_id"], e["outcome"], e["epoch"], e["engine_id"]) for e in entries
-               if e["command"] == "SubmitOrder"]
+    submits = [
+        (e["fields"]["client_order_id"], e["outcome"], e["epoch"], e["engine_id"])
+        for e in entries
+        if e["command"] == "SubmitOrder"
+    ]
     assert ("o1", "ACCEPTED", epoch, "eng-a") in submits
     assert ("late", "STALE_EPOCH", epoch, "eng-a") in submits
     assert any(e["command"] == "Campaign" and e["outcome"] == "GRANTED" for e in entries)
-    assert all(e["issued_at_ns"] > 0 for e in entries if e["command"] not in ("raft_noop", "membership"))
+    assert all(
+        e["issued_at_ns"] > 0 for e in entries if e["command"] not in ("raft_noop", "membership")
+    )
 
 
 def test_a_broken_config_exits_2_and_names_the_bad_key(tmp_path: Path) -> None:
     bad = tmp_path / "node.toml"
-    bad.write_text('[node]\nid = "dc1"\ngrpc_adress = "127.0.0.1:7001"\nraft_address = "127.0.0.1:7101"\n'
-                   'data_dir = "/tmp/x"\ncluster_secret = "0123456789abcdef"\n')
+    bad.write_text(
+        '[node]\nid = "dc1"\ngrpc_adress = "127.0.0.1:7001"\nraft_address = "127.0.0.1:7101"\n'
+        'data_dir = "/tmp/x"\ncluster_secret = "0123456789abcdef"\n'
+    )
     for args in (["config", "check", str(bad)], ["serve", "--config", str(bad)]):
         result = cli(None, *args)
         assert result.returncode == 2, result
@@ -285,10 +418,28 @@ def test_an_unreachable_cluster_exits_3(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help_with_an_example() -> None:
-    commands = [["status"], ["members", "list"], ["members", "add"], ["members", "remove"], ["engines"],
-                ["engines", "handoff"], ["orders", "list"], ["orders", "get"], ["positions"], ["halt"], ["resume"],
-                ["risk", "set"], ["risk", "show"], ["config", "check"], ["audit", "export"], ["serve"], ["demo"],
-                ["bench"], ["bench-takeover"], ["health"]]
+    commands = [
+        ["status"],
+        ["members", "list"],
+        ["members", "add"],
+        ["members", "remove"],
+        ["engines"],
+        ["engines", "handoff"],
+        ["orders", "list"],
+        ["orders", "get"],
+        ["positions"],
+        ["halt"],
+        ["resume"],
+        ["risk", "set"],
+        ["risk", "show"],
+        ["config", "check"],
+        ["audit", "export"],
+        ["serve"],
+        ["demo"],
+        ["bench"],
+        ["bench-takeover"],
+        ["health"],
+    ]
     for command in commands:
         help_text = ok(cli(None, *command, "--help"))
         assert "Example:" in help_text, command
@@ -307,31 +458,66 @@ def test_metrics_are_served_with_the_documented_names(make_cluster: MakeCluster)
         leader = cluster.wait_for_leader()
         port = ports[list(cluster.nodes).index(leader)]
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    for name in ("coordinator_raft_term", 'coordinator_raft_role{role="leader"} 1.0', "coordinator_raft_commit_index",
-                 "coordinator_raft_applied_index", "coordinator_raft_follower_lag_entries",
-                 "coordinator_raft_elections_total", "coordinator_raft_leader_changes_total",
-                 "coordinator_raft_fsync_seconds_bucket", "coordinator_apply_seconds_bucket",
-                 'coordinator_commands_total{outcome="accepted",type="SubmitOrder"}', "coordinator_epoch 1.0",
-                 "coordinator_lease_remaining_ms", "coordinator_open_orders 1.0", "coordinator_halted 0.0"):
+    for name in (
+        "coordinator_raft_term",
+        'coordinator_raft_role{role="leader"} 1.0',
+        "coordinator_raft_commit_index",
+        "coordinator_raft_applied_index",
+        "coordinator_raft_follower_lag_entries",
+        "coordinator_raft_elections_total",
+        "coordinator_raft_leader_changes_total",
+        "coordinator_raft_fsync_seconds_bucket",
+        "coordinator_apply_seconds_bucket",
+        'coordinator_commands_total{outcome="accepted",type="SubmitOrder"}',
+        "coordinator_epoch 1.0",
+        "coordinator_lease_remaining_ms",
+        "coordinator_open_orders 1.0",
+        "coordinator_halted 0.0",
+    ):
         assert name in text, name
 
 
-
-
-def test_a_voter_that_lost_its_data_is_not_promoted_from_its_old_membership(make_cluster: MakeCluster) -> None:
+def test_a_voter_that_lost_its_data_is_not_promoted_from_its_old_membership(
+    make_cluster: MakeCluster,
+) -> None:
     """A node id that is already a voter, rejoining with an empty data directory, would vote with
     amnesia. It stays a learner until it is removed and added again."""
     import shutil
 
     cluster = make_cluster().start()
     learner = start_learner(cluster)
-    ok(cli(cluster, "members", "add", learner.node_id, "--raft", learner.raft_address, "--grpc", learner.grpc_address))
+    ok(
+        cli(
+            cluster,
+            "members",
+            "add",
+            learner.node_id,
+            "--raft",
+            learner.raft_address,
+            "--grpc",
+            learner.grpc_address,
+        )
+    )
     cluster.kill(learner.node_id)
     shutil.rmtree(learner.data_dir)
     cluster.start_node(learner.node_id)
-    wait_until(lambda: "refusing to promote" in cluster.log_tail(learner.node_id, 50), 20, "the amnesia warning")
+    wait_until(
+        lambda: "refusing to promote" in cluster.log_tail(learner.node_id, 50),
+        20,
+        "the amnesia warning",
+    )
     assert cluster.status(learner.node_id).role == admin_pb2.LEARNER
     ok(cli(cluster, "members", "remove", learner.node_id))
-    out = ok(cli(cluster, "members", "add", learner.node_id, "--raft", learner.raft_address,
-                 "--grpc", learner.grpc_address))
+    out = ok(
+        cli(
+            cluster,
+            "members",
+            "add",
+            learner.node_id,
+            "--raft",
+            learner.raft_address,
+            "--grpc",
+            learner.grpc_address,
+        )
+    )
     assert f"{learner.node_id} is a voter" in out

@@ -12,7 +12,9 @@ from tests.integration.inprocess import InProcessCluster, MakeInProcessCluster, 
 
 
 @pytest.fixture
-def make_inprocess_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeInProcessCluster]:
+def make_inprocess_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[MakeInProcessCluster]:
     """Builds in-process Raft clusters in fresh directories (InProcessCluster's other arguments);
     each one is closed after the test."""
     built: list[InProcessCluster] = []

@@ -29,22 +29,43 @@ CLUSTER_ID = "c0ffee0123456789"
 COMPACTING = RaftSettings(compaction_min_entries=200)  # a few hundred orders make a snapshot
 
 
-def raft_node(directory: Path, identity: TCPNode, peers: list[TCPNode], settings: RaftSettings, *,
-              journal_factory: Callable[..., RocksJournal] = RocksJournal, cluster_id: str = CLUSTER_ID,
-              **options: Any) -> CoordinatorSyncObj:
+def raft_node(
+    directory: Path,
+    identity: TCPNode,
+    peers: list[TCPNode],
+    settings: RaftSettings,
+    *,
+    journal_factory: Callable[..., RocksJournal] = RocksJournal,
+    cluster_id: str = CLUSTER_ID,
+    **options: Any,
+) -> CoordinatorSyncObj:
     """One Raft node with a fresh RocksDB journal under `directory`, listening at its identity's
     address and sharing the test secret; `options` go to CoordinatorSyncObj (learner, ...)."""
     directory.mkdir(parents=True, exist_ok=True)
     journal = journal_factory(directory / "raft", directory / "snapshot.bin")
-    return CoordinatorSyncObj(self_node=identity, peers=peers, settings=settings, cluster_secret=SECRET,
-                              bind_address=identity.address, journal=journal, replicated=ReplicatedState(),
-                              cluster_id=cluster_id, **options)
+    return CoordinatorSyncObj(
+        self_node=identity,
+        peers=peers,
+        settings=settings,
+        cluster_secret=SECRET,
+        bind_address=identity.address,
+        journal=journal,
+        replicated=ReplicatedState(),
+        cluster_id=cluster_id,
+        **options,
+    )
 
 
 class InProcessCluster:
-    def __init__(self, base: Path, size: int = 3, settings: RaftSettings | None = None,
-                 journal_factory: Callable[..., RocksJournal] = RocksJournal, log_guards: bool = True,
-                 cluster_id: str = CLUSTER_ID) -> None:
+    def __init__(
+        self,
+        base: Path,
+        size: int = 3,
+        settings: RaftSettings | None = None,
+        journal_factory: Callable[..., RocksJournal] = RocksJournal,
+        log_guards: bool = True,
+        cluster_id: str = CLUSTER_ID,
+    ) -> None:
         ports = free_ports(2 * size)
         self.addresses = [f"127.0.0.1:{ports[i]}" for i in range(size)]
 
@@ -52,9 +73,18 @@ class InProcessCluster:
             return make_node(self.addresses[k], f"n{k}", f"127.0.0.1:{ports[size + k]}")
 
         settings = settings or RaftSettings(compaction_min_entries=100_000)
-        self.nodes = [raft_node(base / f"n{i}", identity(i), [identity(k) for k in range(size) if k != i], settings,
-                                journal_factory=journal_factory, cluster_id=cluster_id, log_guards=log_guards)
-                      for i in range(size)]
+        self.nodes = [
+            raft_node(
+                base / f"n{i}",
+                identity(i),
+                [identity(k) for k in range(size) if k != i],
+                settings,
+                journal_factory=journal_factory,
+                cluster_id=cluster_id,
+                log_guards=log_guards,
+            )
+            for i in range(size)
+        ]
         self.journals: list[Any] = [node.journal for node in self.nodes]
         self.base = base
         self.ports = ports
@@ -67,16 +97,24 @@ class InProcessCluster:
         return wait_until(find, timeout_s, "an in-process Raft leader")
 
     def wait_applied(self, index: int, timeout_s: float = 15.0) -> None:
-        wait_until(lambda: all(n.raftLastApplied >= index for n in self.nodes), timeout_s,
-                   f"every node to apply index {index}")
+        wait_until(
+            lambda: all(n.raftLastApplied >= index for n in self.nodes),
+            timeout_s,
+            f"every node to apply index {index}",
+        )
 
     def wait_converged(self, timeout_s: float = 30.0) -> str:
         """Waits until every node applied the same index with the same digest, and nothing
         more is queued or committed beyond it; returns the digest."""
+
         def same() -> str | None:
             views = {n.replicated.digest() for n in self.nodes}
             leader = next((n for n in self.nodes if n.is_leader()), None)
-            if len(views) == 1 and leader is not None and leader.raftCommitIndex == leader.raftLastApplied:
+            if (
+                len(views) == 1
+                and leader is not None
+                and leader.raftCommitIndex == leader.raftLastApplied
+            ):
                 return next(iter(views))[1]
             return None
 
@@ -88,7 +126,8 @@ class InProcessCluster:
         time.sleep(0.05)
 
 
-MakeInProcessCluster = Callable[..., InProcessCluster]  # the make_inprocess_cluster fixture (conftest.py)
+# the make_inprocess_cluster fixture (conftest.py)
+MakeInProcessCluster = Callable[..., InProcessCluster]
 
 
 def grant(leader: CoordinatorSyncObj, request_id: str, ttl_ms: int = 600_000) -> int:
@@ -102,8 +141,13 @@ def order(epoch: int, cid: str) -> SubmitOrder:
     return SubmitOrder("e1", epoch, cid, "A1", "BTC", Side.BUY, Decimal(1), Decimal(1))
 
 
-def submit_many(leader: CoordinatorSyncObj, count: int, prefix: str, in_flight: int = 500,
-                wait_for_all: bool = True) -> None:
+def submit_many(
+    leader: CoordinatorSyncObj,
+    count: int,
+    prefix: str,
+    in_flight: int = 500,
+    wait_for_all: bool = True,
+) -> None:
     """Grants e1 the role and proposes `count` orders through `leader` asynchronously, at most
     `in_flight` outstanding; with `wait_for_all`, returns once every one has been answered
     (without, once the last is proposed: for leaders whose callbacks may never come)."""
@@ -134,14 +178,19 @@ class Partition:
 
         def send_pending_acks(transport: CoordinatorTransport) -> None:
             if self.isolated:
-                transport.pending_acks = [(n, m) for n, m in transport.pending_acks if not self._cuts(transport, n)]
+                transport.pending_acks = [
+                    (n, m) for n, m in transport.pending_acks if not self._cuts(transport, n)
+                ]
             original_acks(transport)
 
         monkeypatch.setattr(CoordinatorTransport, "send", send)
         monkeypatch.setattr(CoordinatorTransport, "send_pending_acks", send_pending_acks)
 
     def _cuts(self, transport: CoordinatorTransport, node: Any) -> bool:
-        return transport._syncObj.identity.address in self.isolated or getattr(node, "address", None) in self.isolated
+        return (
+            transport._syncObj.identity.address in self.isolated
+            or getattr(node, "address", None) in self.isolated
+        )
 
     def isolate(self, node: CoordinatorSyncObj) -> None:
         self.isolated = {node.identity.address}

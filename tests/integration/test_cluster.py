@@ -33,7 +33,9 @@ def test_orders_submitted_through_every_node_are_on_every_node(make_cluster: Mak
     epoch = grant(CoordinatorClient(cluster.addresses()))
     for node_id in cluster.nodes:
         for i in range(5):
-            response = engine(cluster, node_id).SubmitOrder(order_request(epoch, f"{node_id}-{i}"), timeout=5)
+            response = engine(cluster, node_id).SubmitOrder(
+                order_request(epoch, f"{node_id}-{i}"), timeout=5
+            )
             assert not response.duplicate
     cluster.wait_converged()
     for node_id in cluster.nodes:
@@ -51,14 +53,18 @@ def test_kill_of_the_leader_mid_load_loses_no_acknowledged_order(make_cluster: M
         cluster.kill(old_leader)
         new_leader = cluster.wait_for_leader(15, exclude=old_leader)
         before = len(writer.acked)
-        wait_until(lambda: len(writer.acked) >= before + 100, 20, "writes to resume on the new leader")
+        wait_until(
+            lambda: len(writer.acked) >= before + 100, 20, "writes to resume on the new leader"
+        )
     assert new_leader != old_leader
     assert writer.acked <= all_orders(client)
     cluster.start_node(old_leader)
     cluster.wait_converged()
 
 
-def test_kill_of_all_three_mid_load_and_restart_keeps_every_acknowledged_order(make_cluster: MakeCluster) -> None:
+def test_kill_of_all_three_mid_load_and_restart_keeps_every_acknowledged_order(
+    make_cluster: MakeCluster,
+) -> None:
     cluster = make_cluster().start()
     client = CoordinatorClient(cluster.addresses())
     epoch = grant(client)
@@ -74,7 +80,9 @@ def test_kill_of_all_three_mid_load_and_restart_keeps_every_acknowledged_order(m
     cluster.wait_converged()
 
 
-def test_a_follower_down_for_10k_writes_catches_up_through_a_snapshot(make_cluster: MakeCluster) -> None:
+def test_a_follower_down_for_10k_writes_catches_up_through_a_snapshot(
+    make_cluster: MakeCluster,
+) -> None:
     cluster = make_cluster(timing={"compaction_min_entries": 2000}).start()
     client = CoordinatorClient(cluster.addresses())
     epoch = grant(client)
@@ -101,11 +109,15 @@ def test_a_follower_down_for_10k_writes_catches_up_through_a_snapshot(make_clust
     digest = cluster.wait_converged(60)
     caught_up = cluster.status(lagging)
     assert caught_up.digest == digest and caught_up.first_log_index > 2
-    assert "bulk-9999" in {o.client_order_id for o in CoordinatorClient([cluster.nodes[lagging].grpc_address])
-                           .orders(stale=True)}
+    assert "bulk-9999" in {
+        o.client_order_id
+        for o in CoordinatorClient([cluster.nodes[lagging].grpc_address]).orders(stale=True)
+    }
 
 
-def test_a_node_restarts_from_its_snapshot_and_log_tail_to_the_same_digest(make_cluster: MakeCluster) -> None:
+def test_a_node_restarts_from_its_snapshot_and_log_tail_to_the_same_digest(
+    make_cluster: MakeCluster,
+) -> None:
     cluster = make_cluster(timing={"compaction_min_entries": 200}).start()
     client = CoordinatorClient(cluster.addresses())
     epoch = grant(client)
@@ -124,7 +136,11 @@ def test_a_stale_epoch_is_refused_after_a_regrant(make_cluster: MakeCluster) -> 
     client = CoordinatorClient(cluster.addresses())
     old = grant(client, "e1", ttl_ms=500)
     submit(client, old, "before")
-    wait_until(lambda: cluster.status(cluster.wait_for_leader()).holder_id == "", 10, "the unrenewed lease to expire")
+    wait_until(
+        lambda: cluster.status(cluster.wait_for_leader()).holder_id == "",
+        10,
+        "the unrenewed lease to expire",
+    )
     new = grant(client, "e2")
     assert new == old + 1
     with pytest.raises(StaleEpoch) as refused:
@@ -144,7 +160,9 @@ def test_a_retried_client_order_id_yields_one_order(make_cluster: MakeCluster) -
     assert [o.client_order_id for o in client.orders()] == ["same"]
 
 
-def test_a_cut_off_leader_steps_down_within_about_an_election_timeout(make_cluster: MakeCluster) -> None:
+def test_a_cut_off_leader_steps_down_within_about_an_election_timeout(
+    make_cluster: MakeCluster,
+) -> None:
     """pysyncobj's default keeps a leader that hears from nobody for 30 s."""
     cluster = make_cluster().start()
     leader = cluster.wait_for_leader()
@@ -153,8 +171,11 @@ def test_a_cut_off_leader_steps_down_within_about_an_election_timeout(make_clust
         cluster.pause(node_id)
     try:
         started = time.monotonic()
-        wait_until(lambda: cluster.status(leader).role != admin_pb2.LEADER, 5,
-                   "the isolated leader to step down")
+        wait_until(
+            lambda: cluster.status(leader).role != admin_pb2.LEADER,
+            5,
+            "the isolated leader to step down",
+        )
         stepped_down_after = time.monotonic() - started
     finally:
         for node_id in followers:
@@ -173,9 +194,14 @@ def test_a_new_raft_leader_restarts_the_lease_at_its_full_ttl(make_cluster: Make
     cluster.kill(leader)
     new_leader = cluster.wait_for_leader(10, exclude=leader)
     # Restarted at its full TTL after the new leader's barrier, the lease outlives the 3.0 s.
-    holds_for(lambda: cluster.status(new_leader).holder_id == "e1", max(0.0, granted_at + 4.0 - time.monotonic()),
-              "e1 to hold the lease until 4.0 s after its grant")
-    wait_until(lambda: cluster.status(new_leader).holder_id == "", 10, "the restarted lease to expire")
+    holds_for(
+        lambda: cluster.status(new_leader).holder_id == "e1",
+        max(0.0, granted_at + 4.0 - time.monotonic()),
+        "e1 to hold the lease until 4.0 s after its grant",
+    )
+    wait_until(
+        lambda: cluster.status(new_leader).holder_id == "", 10, "the restarted lease to expire"
+    )
 
 
 def test_health_and_reflection_are_served_by_every_node(make_cluster: MakeCluster) -> None:
@@ -184,11 +210,14 @@ def test_health_and_reflection_are_served_by_every_node(make_cluster: MakeCluste
         channel = cluster.channel(node_id)
         health = health_pb2_grpc.HealthStub(channel)  # type: ignore[no-untyped-call]
         for service in ("", "coordinator.v1.Engine", "coordinator.v1.Admin"):
-            assert health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status == \
-                health_pb2.HealthCheckResponse.SERVING
+            assert (
+                health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+                == health_pb2.HealthCheckResponse.SERVING
+            )
         reflection = reflection_pb2_grpc.ServerReflectionStub(channel)  # type: ignore[no-untyped-call]
-        answers = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
-                                                  timeout=5)
+        answers = reflection.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+        )
         names = {s.name for answer in answers for s in answer.list_services_response.service}
         assert {"coordinator.v1.Engine", "coordinator.v1.Admin", "grpc.health.v1.Health"} <= names
 
@@ -208,23 +237,36 @@ def test_a_read_through_a_deposed_leader_is_not_stale(make_cluster: MakeCluster)
     cluster.pause(old_leader)
     try:
         cluster.wait_for_leader(15, exclude=old_leader)
-        submit(CoordinatorClient([n.grpc_address for nid, n in cluster.nodes.items() if nid != old_leader]),
-               epoch, "written-while-paused")
+        submit(
+            CoordinatorClient(
+                [n.grpc_address for nid, n in cluster.nodes.items() if nid != old_leader]
+            ),
+            epoch,
+            "written-while-paused",
+        )
     finally:
         cluster.resume(old_leader)
     via_old_leader = CoordinatorClient([cluster.nodes[old_leader].grpc_address])
-    assert via_old_leader.get_order("written-while-paused").client_order_id == "written-while-paused"
+    assert (
+        via_old_leader.get_order("written-while-paused").client_order_id == "written-while-paused"
+    )
 
 
-def test_bad_input_is_invalid_argument_naming_the_field_and_never_reaches_the_log(make_cluster: MakeCluster) -> None:
+def test_bad_input_is_invalid_argument_naming_the_field_and_never_reaches_the_log(
+    make_cluster: MakeCluster,
+) -> None:
     cluster = make_cluster().start()
     client = CoordinatorClient(cluster.addresses())
     epoch = grant(client)
     leader = cluster.wait_for_leader()
     before = cluster.status(leader).last_log_index
     cases: list[tuple[str, dict[str, Any]]] = [
-        ("quantity", dict(quantity="abc")), ("price", dict(price="-1")), ("side", dict(side=0)),
-        ("client_order_id", dict(client_order_id="")), ("account", dict(account="has space"))]
+        ("quantity", dict(quantity="abc")),
+        ("price", dict(price="-1")),
+        ("side", dict(side=0)),
+        ("client_order_id", dict(client_order_id="")),
+        ("account", dict(account="has space")),
+    ]
     for field, override in cases:
         with pytest.raises(grpc.RpcError) as caught:
             engine(cluster, leader).SubmitOrder(order_request(epoch, "x", **override), timeout=5)

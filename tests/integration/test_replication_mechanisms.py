@@ -22,7 +22,13 @@ from coordinator.replication.envelope import ENTRY_TYPE
 from coordinator.replication.journal import RocksJournal
 from coordinator.replication.raft import MembershipRefused, RaftSettings
 from coordinator.replication.syncobj_patch import CoordinatorSyncObj, make_node
-from tests.integration.inprocess import InProcessCluster, MakeInProcessCluster, Partition, grant, submit_many
+from tests.integration.inprocess import (
+    InProcessCluster,
+    MakeInProcessCluster,
+    Partition,
+    grant,
+    submit_many,
+)
 
 SUSTAINED = 1000  # orders in flight under sustained load
 
@@ -49,24 +55,38 @@ def cluster(make_inprocess_cluster: MakeInProcessCluster) -> InProcessCluster:
     return make_inprocess_cluster(journal_factory=TrackingJournal)
 
 
-def test_acknowledgements_and_commits_only_cover_synced_entries(cluster: InProcessCluster,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    journal_of = {node.selfNode.address: journal for node, journal in zip(cluster.nodes, cluster.journals, strict=True)}
+def test_acknowledgements_and_commits_only_cover_synced_entries(
+    cluster: InProcessCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal_of = {
+        node.selfNode.address: journal
+        for node, journal in zip(cluster.nodes, cluster.journals, strict=True)
+    }
     violations: list[str] = []
     original_send = TCPTransport.send
 
     def checked_send(transport: TCPTransport, node: Any, message: Any) -> bool:
-        if isinstance(message, dict) and message.get("type") == "next_node_idx" and message.get("success"):
+        if (
+            isinstance(message, dict)
+            and message.get("type") == "next_node_idx"
+            and message.get("success")
+        ):
             journal = journal_of[transport._selfNode.address]
             if message["next_node_idx"] - 1 > journal.durable_index:
-                violations.append(f"ack of {message['next_node_idx'] - 1} with {journal.durable_index} durable")
+                violations.append(
+                    f"ack of {message['next_node_idx'] - 1} with {journal.durable_index} durable"
+                )
         return bool(original_send(transport, node, message))
 
     monkeypatch.setattr(TCPTransport, "send", checked_send)
     leader = cluster.leader()
     leader_journal = journal_of[leader.selfNode.address]
-    leader.addOnTickCallback(lambda: leader.raftCommitIndex <= leader_journal.durable_index
-                             or violations.append(f"commit {leader.raftCommitIndex} > durable"))
+    leader.addOnTickCallback(
+        lambda: (
+            leader.raftCommitIndex <= leader_journal.durable_index
+            or violations.append(f"commit {leader.raftCommitIndex} > durable")
+        )
+    )
     submit_many(leader, 3000, "o", in_flight=SUSTAINED, wait_for_all=False)
     cluster.wait_converged()
     assert violations == []
@@ -82,7 +102,8 @@ def test_no_acknowledged_entry_is_truncated_under_sustained_load(cluster: InProc
 
 
 def test_the_tripwire_sees_pysyncobj_truncate_acknowledged_entries_without_the_guards(
-        make_inprocess_cluster: MakeInProcessCluster) -> None:
+    make_inprocess_cluster: MakeInProcessCluster,
+) -> None:
     """Control for the test above: the counter it reads does detect the defect."""
     unguarded = make_inprocess_cluster(log_guards=False)
     leader = unguarded.leader()
@@ -92,14 +113,21 @@ def test_the_tripwire_sees_pysyncobj_truncate_acknowledged_entries_without_the_g
 
 
 def test_an_unreadable_entry_is_refused_on_every_node_and_the_cluster_keeps_committing(
-        cluster: InProcessCluster) -> None:
+    cluster: InProcessCluster,
+) -> None:
     leader = cluster.leader()
     outcome: list[Any] = []
     done = threading.Event()
-    leader._applyCommand(b"\x00\xffgarbage", lambda r, e: (outcome.append((r, e)), done.set()), ENTRY_TYPE)
+    leader._applyCommand(
+        b"\x00\xffgarbage", lambda r, e: (outcome.append((r, e)), done.set()), ENTRY_TYPE
+    )
     assert done.wait(5)
     result, error = outcome[0]
-    assert error == FAIL_REASON.SUCCESS and isinstance(result, Refused) and result.reason is Reason.INVALID_COMMAND
+    assert (
+        error == FAIL_REASON.SUCCESS
+        and isinstance(result, Refused)
+        and result.reason is Reason.INVALID_COMMAND
+    )
     assert leader.propose(Barrier(), 5) == Ack()
     cluster.wait_applied(leader.raftLastApplied)
 
@@ -126,10 +154,14 @@ def test_membership_changes_are_refused_while_one_is_in_flight(cluster: InProces
     assert isinstance(next(e for e in errors if e is not None), MembershipRefused)
 
 
-def test_a_commit_does_not_wait_for_the_heartbeat_timer(make_inprocess_cluster: MakeInProcessCluster) -> None:
+def test_a_commit_does_not_wait_for_the_heartbeat_timer(
+    make_inprocess_cluster: MakeInProcessCluster,
+) -> None:
     """pysyncobj's batch mode holds each command until the next AppendEntries period; here the
     period is 0.5 s, and each of ten sequential commits must finish in well under half of it."""
-    slow_heartbeat = RaftSettings(heartbeat_s=0.5, election_min_s=1.6, election_max_s=2.0, connection_timeout_s=3.0)
+    slow_heartbeat = RaftSettings(
+        heartbeat_s=0.5, election_min_s=1.6, election_max_s=2.0, connection_timeout_s=3.0
+    )
     leader = make_inprocess_cluster(settings=slow_heartbeat).leader(20)
     leader.propose(Barrier(), 5)
     durations = []
@@ -140,8 +172,9 @@ def test_a_commit_does_not_wait_for_the_heartbeat_timer(make_inprocess_cluster: 
     assert max(durations) < 0.25, durations
 
 
-def test_the_raft_port_never_unpickles_bytes_from_an_unauthenticated_peer(cluster: InProcessCluster,
-                                                                          tmp_path: Path) -> None:
+def test_the_raft_port_never_unpickles_bytes_from_an_unauthenticated_peer(
+    cluster: InProcessCluster, tmp_path: Path
+) -> None:
     import pickle
     import socket
     import struct
@@ -170,13 +203,21 @@ def test_a_missing_cluster_secret_is_refused_at_construction(tmp_path: Path) -> 
 
     journal = RocksJournal(tmp_path / "raft", tmp_path / "snapshot.bin")
     with pytest.raises(ValueError, match="cluster secret is required"):
-        CoordinatorSyncObj(self_node=make_node("127.0.0.1:1", "n", "127.0.0.1:2"), peers=[], settings=RaftSettings(),
-                        cluster_secret="", bind_address="127.0.0.1:1", journal=journal, replicated=ReplicatedState())
+        CoordinatorSyncObj(
+            self_node=make_node("127.0.0.1:1", "n", "127.0.0.1:2"),
+            peers=[],
+            settings=RaftSettings(),
+            cluster_secret="",
+            bind_address="127.0.0.1:1",
+            journal=journal,
+            replicated=ReplicatedState(),
+        )
     journal.close()
 
 
 def test_leadership_loss_disarms_the_lease_timer_and_a_new_leader_arms_after_its_barrier(
-        cluster: InProcessCluster) -> None:
+    cluster: InProcessCluster,
+) -> None:
     from coordinator.replication.leases import LeaseKeeper
 
     keepers = [LeaseKeeper(node) for node in cluster.nodes]
@@ -189,8 +230,11 @@ def test_leadership_loss_disarms_the_lease_timer_and_a_new_leader_arms_after_its
         assert not any(n.replicated.lease_armed() for n in followers)
         grant(leader, "r1", ttl_ms=400)
         # No keep-alives: the leader expires the lease about one TTL later, once.
-        wait_until(lambda: leader.replicated.read(lambda s: s.leadership().holder) is None, 5,
-                   "the lease to expire")
+        wait_until(
+            lambda: leader.replicated.read(lambda s: s.leadership().holder) is None,
+            5,
+            "the lease to expire",
+        )
         release = leader.replicated.read(lambda s: s.leadership().last_release)
         assert release is not None and release.cause == "expired"
     finally:
@@ -198,8 +242,9 @@ def test_leadership_loss_disarms_the_lease_timer_and_a_new_leader_arms_after_its
             keeper.stop()
 
 
-def test_a_node_cut_off_and_healed_does_not_depose_the_healthy_leader(cluster: InProcessCluster,
-                                                                       partition: Partition) -> None:
+def test_a_node_cut_off_and_healed_does_not_depose_the_healthy_leader(
+    cluster: InProcessCluster, partition: Partition
+) -> None:
     """Pre-vote with leader stickiness: without it the isolated node keeps raising its term and,
     once healed, forces the majority through a needless election."""
     leader = cluster.leader()
@@ -208,30 +253,44 @@ def test_a_node_cut_off_and_healed_does_not_depose_the_healthy_leader(cluster: I
     isolated = next(n for n in cluster.nodes if n is not leader)
 
     def views() -> str:
-        return "; ".join(f"{n.identity.node_id}: {n.status().role} term {n.raftCurrentTerm}, elections "
-                         f"{n.elections_started}, pre-votes {n.prevotes_started}, stalls discounted "
-                         f"{n.own_stalls_discounted}" for n in cluster.nodes)
+        return "; ".join(
+            f"{n.identity.node_id}: {n.status().role} term {n.raftCurrentTerm}, elections "
+            f"{n.elections_started}, pre-votes {n.prevotes_started}, stalls discounted "
+            f"{n.own_stalls_discounted}"
+            for n in cluster.nodes
+        )
 
     window_s = 3 * leader.settings.election_max_s
     partition.isolate(isolated)
-    holds_for(lambda: isolated.raftCurrentTerm == term, window_s, f"the isolated node to stay at term {term}",
-              describe=views)
+    holds_for(
+        lambda: isolated.raftCurrentTerm == term,
+        window_s,
+        f"the isolated node to stay at term {term}",
+        describe=views,
+    )
     assert isolated.prevotes_started > 0, views()
     partition.heal()
-    holds_for(lambda: leader.is_leader() and leader.raftCurrentTerm == term, window_s,
-              f"the healthy leader to stay leader at term {term}", describe=views)
+    holds_for(
+        lambda: leader.is_leader() and leader.raftCurrentTerm == term,
+        window_s,
+        f"the healthy leader to stay leader at term {term}",
+        describe=views,
+    )
     assert leader.propose(Barrier(), 5) == Ack()
 
 
-def hold_off_followers_elections(cluster: InProcessCluster, leader: CoordinatorSyncObj,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def hold_off_followers_elections(
+    cluster: InProcessCluster, leader: CoordinatorSyncObj, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every election timeout the followers draw from now on is 30 s, so only the leader's own
     checks are under test."""
     for follower in (n for n in cluster.nodes if n is not leader):
         monkeypatch.setattr(follower, "_SyncObj__generateRaftTimeout", lambda: 30.0)
 
 
-def mute_followers(cluster: InProcessCluster, leader: CoordinatorSyncObj, monkeypatch: pytest.MonkeyPatch) -> float:
+def mute_followers(
+    cluster: InProcessCluster, leader: CoordinatorSyncObj, monkeypatch: pytest.MonkeyPatch
+) -> float:
     """Drops every message the followers send, holds their elections off, and returns when."""
     from coordinator.replication.transport import CoordinatorTransport
 
@@ -248,7 +307,8 @@ def mute_followers(cluster: InProcessCluster, leader: CoordinatorSyncObj, monkey
 
 
 def test_a_leader_whose_own_tick_thread_stalls_does_not_step_down_from_a_healthy_cluster(
-        cluster: InProcessCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster: InProcessCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A slow fsync or CPU starvation on the leader's tick thread, longer than the check-quorum
     window: the followers' replies sit unread, and pysyncobj's check (wall clock since the last
     reply it processed) steps down from a healthy cluster and forces an election. The
@@ -263,24 +323,32 @@ def test_a_leader_whose_own_tick_thread_stalls_does_not_step_down_from_a_healthy
     stalled = threading.Event()
     leader.run_on_tick(lambda: (time.sleep(stall_s), stalled.set()))
     assert stalled.wait(5)
-    holds_for(lambda: leader.is_leader() and leader.raftCurrentTerm == term, leader.settings.election_max_s,
-              f"the stalled leader to stay leader at term {term}")
+    holds_for(
+        lambda: leader.is_leader() and leader.raftCurrentTerm == term,
+        leader.settings.election_max_s,
+        f"the stalled leader to stay leader at term {term}",
+    )
     assert leader.own_stalls_discounted >= 1
     assert leader.propose(Barrier(), 5) == Ack()
 
 
-def test_a_leader_that_hears_from_no_majority_steps_down(cluster: InProcessCluster,
-                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_leader_that_hears_from_no_majority_steps_down(
+    cluster: InProcessCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Check-quorum itself: both followers go silent (their replies are dropped)."""
     leader = cluster.leader()
     leader.propose(Barrier(), 5)
     muted_at = mute_followers(cluster, leader, monkeypatch)
     wait_until(lambda: not leader.is_leader(), 5, "the leader to step down")
-    print(f"stepped down {1000 * (time.monotonic() - muted_at):.0f} ms after its followers went silent")
+    print(
+        f"stepped down {1000 * (time.monotonic() - muted_at):.0f} ms after its followers went "
+        "silent"
+    )
 
 
 def test_a_leader_whose_every_tick_is_slow_still_steps_down_when_no_majority_answers(
-        cluster: InProcessCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster: InProcessCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue 8, defect 6: a degraded disk makes every tick of the leader take longer than half
     the check-quorum window; each gap was discounted as the leader's own stall, so a leader cut
     off from its followers stayed leader forever. It must step down within two election
@@ -290,13 +358,20 @@ def test_a_leader_whose_every_tick_is_slow_still_steps_down_when_no_majority_ans
     slow_tick_s = 0.16
     leader.addOnTickCallback(lambda: time.sleep(slow_tick_s))
     muted_at = mute_followers(cluster, leader, monkeypatch)
-    wait_until(lambda: not leader.is_leader(), 6 * leader.settings.election_max_s, "the slow leader to step down")
-    print(f"stepped down {1000 * (time.monotonic() - muted_at):.0f} ms after its followers went silent, "
-          f"every tick {1000 * slow_tick_s:.0f} ms")
+    wait_until(
+        lambda: not leader.is_leader(),
+        6 * leader.settings.election_max_s,
+        "the slow leader to step down",
+    )
+    print(
+        f"stepped down {1000 * (time.monotonic() - muted_at):.0f} ms after its followers went "
+        f"silent, every tick {1000 * slow_tick_s:.0f} ms"
+    )
 
 
 def test_a_proposer_callback_that_raises_does_not_make_the_leader_apply_the_entry_again(
-        cluster: InProcessCluster) -> None:
+    cluster: InProcessCluster,
+) -> None:
     """Issue 8, defect 9: pysyncobj runs the callbacks of an entry before it advances
     raftLastApplied, so an exception there re-applied the entry on that node only."""
     leader = cluster.leader()

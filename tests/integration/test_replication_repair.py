@@ -25,7 +25,8 @@ from tests.integration.inprocess import (
 
 
 class AppliedLog:
-    """Every (index, payload) each node applied, in order, including entries a snapshot later hid."""
+    """Every (index, payload) each node applied, in order, including entries a snapshot later
+    hid."""
 
     def __init__(self, cluster: InProcessCluster) -> None:
         self.by_node: dict[str, list[tuple[int, bytes]]] = {}
@@ -51,8 +52,9 @@ class AppliedLog:
         return ids
 
 
-def strand_writes_on_isolated_leader(cluster: InProcessCluster, partition: Partition, count: int
-                                     ) -> tuple[CoordinatorSyncObj, CoordinatorSyncObj]:
+def strand_writes_on_isolated_leader(
+    cluster: InProcessCluster, partition: Partition, count: int
+) -> tuple[CoordinatorSyncObj, CoordinatorSyncObj]:
     """Isolates the leader right after it appended `count` orders it cannot replicate; returns
     (the deposed leader, the new leader of the other two)."""
     old = cluster.leader()
@@ -61,10 +63,16 @@ def strand_writes_on_isolated_leader(cluster: InProcessCluster, partition: Parti
     partition.isolate(old)
     for i in range(count):
         old.propose_async(order(epoch, f"phantom-{i}"), lambda _r, _e: None)
-    wait_until(lambda: old.journal.last_index >= last_before + count or None, 5,
-               "the isolated leader to append the stranded orders")
-    new = wait_until(lambda: next((n for n in cluster.nodes if n is not old and n.is_leader()), None), 15,
-                     "a new leader on the majority side")
+    wait_until(
+        lambda: old.journal.last_index >= last_before + count or None,
+        5,
+        "the isolated leader to append the stranded orders",
+    )
+    new = wait_until(
+        lambda: next((n for n in cluster.nodes if n is not old and n.is_leader()), None),
+        15,
+        "a new leader on the majority side",
+    )
     return old, new
 
 
@@ -74,7 +82,8 @@ def compacting_cluster(make_inprocess_cluster: MakeInProcessCluster) -> InProces
 
 
 def test_a_deposed_leader_repaired_by_snapshot_never_applies_its_uncommitted_entries(
-        compacting_cluster: InProcessCluster, partition: Partition) -> None:
+    compacting_cluster: InProcessCluster, partition: Partition
+) -> None:
     """Defect 1: the new leader's first snapshot chunk carries no prevLogIdx, and pysyncobj
     raised the old leader's commit index over its own unverified tail, so it applied (and kept
     in its audit trail) orders that never committed."""
@@ -82,14 +91,24 @@ def test_a_deposed_leader_repaired_by_snapshot_never_applies_its_uncommitted_ent
     applied = AppliedLog(cluster)
     old, new = strand_writes_on_isolated_leader(cluster, partition, 3)
     submit_many(new, 600, "committed-")
-    wait_until(lambda: new.journal.first_index > old.journal.last_index or None, 15,
-               "the new leader to compact past the old leader's log")
+    wait_until(
+        lambda: new.journal.first_index > old.journal.last_index or None,
+        15,
+        "the new leader to compact past the old leader's log",
+    )
     partition.heal()
     cluster.wait_converged(30)
-    phantoms = {cid for node in cluster.nodes for cid in applied.order_ids(node) if cid.startswith("phantom-")}
+    phantoms = {
+        cid
+        for node in cluster.nodes
+        for cid in applied.order_ids(node)
+        if cid.startswith("phantom-")
+    }
     assert phantoms == set(), f"orders that never committed were applied: {sorted(phantoms)}"
     audit = [payload for payload, _index, _term in old.journal.archived_entries()]
-    assert not [p for p in audit if b"phantom-" in p], "the audit trail keeps orders that never committed"
+    assert not [p for p in audit if b"phantom-" in p], (
+        "the audit trail keeps orders that never committed"
+    )
 
 
 @pytest.fixture
@@ -99,7 +118,8 @@ def cluster(make_inprocess_cluster: MakeInProcessCluster) -> InProcessCluster:
 
 @pytest.mark.parametrize("stranded", [1, 3])
 def test_a_deposed_leader_whose_divergent_tail_is_older_than_many_batches_converges(
-        cluster: InProcessCluster, partition: Partition, stranded: int) -> None:
+    cluster: InProcessCluster, partition: Partition, stranded: int
+) -> None:
     """Defect 2: pysyncobj pipelines several AppendEntries per round and each reset overwrites
     nextIndex. The first message of a round resets it down to the conflict, the later ones
     (whose prevLogIdx lies beyond the follower's log) reset it back up to the follower's
@@ -109,6 +129,8 @@ def test_a_deposed_leader_whose_divergent_tail_is_older_than_many_batches_conver
     partition.heal()
     healed = time.monotonic()
     cluster.wait_converged(20)
-    print(f"converged {1000 * (time.monotonic() - healed):.0f} ms after healing, "
-          f"{old.journal.last_index} entries")
+    print(
+        f"converged {1000 * (time.monotonic() - healed):.0f} ms after healing, "
+        f"{old.journal.last_index} entries"
+    )
     assert old.journal.entries()[-1][1:] == new.journal.entries()[-1][1:]

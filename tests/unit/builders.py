@@ -30,13 +30,31 @@ def resign(engine: str = "e1", epoch: int = 1, successor: str = "") -> Resign:
     return Resign(engine, epoch, successor)
 
 
-def submit(cid: str = "o1", *, quantity: str = "1", price: str = "100", side: Side = Side.BUY,
-           account: str = "A1", instrument: str = "BTC-USD", engine: str = "e1", epoch: int = 1) -> SubmitOrder:
-    return SubmitOrder(engine, epoch, cid, account, instrument, side, Decimal(quantity), Decimal(price))
+def submit(
+    cid: str = "o1",
+    *,
+    quantity: str = "1",
+    price: str = "100",
+    side: Side = Side.BUY,
+    account: str = "A1",
+    instrument: str = "BTC-USD",
+    engine: str = "e1",
+    epoch: int = 1,
+) -> SubmitOrder:
+    return SubmitOrder(
+        engine, epoch, cid, account, instrument, side, Decimal(quantity), Decimal(price)
+    )
 
 
-def update(cid: str = "o1", status: OrderStatus = OrderStatus.OPEN, *, venue_id: str = "v1",
-           engine: str = "e1", epoch: int = 1, reason: str = "") -> UpdateOrder:
+def update(
+    cid: str = "o1",
+    status: OrderStatus = OrderStatus.OPEN,
+    *,
+    venue_id: str = "v1",
+    engine: str = "e1",
+    epoch: int = 1,
+    reason: str = "",
+) -> UpdateOrder:
     return UpdateOrder(engine, epoch, cid, status, venue_id, reason)
 
 
@@ -44,8 +62,15 @@ def cancel(cid: str = "o1", *, engine: str = "e1", epoch: int = 1) -> CancelOrde
     return CancelOrder(engine, epoch, cid)
 
 
-def fill(fill_id: str = "f1", cid: str = "o1", *, quantity: str = "1", price: str = "100",
-         engine: str = "e1", epoch: int = 1) -> ReportFill:
+def fill(
+    fill_id: str = "f1",
+    cid: str = "o1",
+    *,
+    quantity: str = "1",
+    price: str = "100",
+    engine: str = "e1",
+    epoch: int = 1,
+) -> ReportFill:
     return ReportFill(engine, epoch, fill_id, cid, Decimal(quantity), Decimal(price))
 
 

@@ -28,8 +28,8 @@ LIMIT_FIELDS = ("order_quantity_max", "position_max", "open_orders_max")
 class ExactPosition:
     """A net position computed without rounding."""
 
-    quantity: Fraction        # signed: positive long, negative short
-    average_price: Fraction   # of the open quantity; zero when flat
+    quantity: Fraction  # signed: positive long, negative short
+    average_price: Fraction  # of the open quantity; zero when flat
     realized_pnl: Fraction
 
 
@@ -73,7 +73,9 @@ def position_differences(actual: Position, expected: ExactPosition) -> list[str]
     return problems
 
 
-def effective_limits(scoped: Iterable[ScopedRiskLimits], account: str, instrument: str) -> RiskLimits:
+def effective_limits(
+    scoped: Iterable[ScopedRiskLimits], account: str, instrument: str
+) -> RiskLimits:
     """The limits that apply to an order on (account, instrument).
 
     The rule (core/risk.py, restated): each field is resolved on its own, from the most specific
@@ -82,7 +84,12 @@ def effective_limits(scoped: Iterable[ScopedRiskLimits], account: str, instrumen
     less specific scope's value for that field; a field no matching scope sets is None (no limit).
     """
     table = {(s.account, s.instrument): s.limits for s in scoped}
-    least_specific_first = [(WILDCARD, WILDCARD), (WILDCARD, instrument), (account, WILDCARD), (account, instrument)]
+    least_specific_first = [
+        (WILDCARD, WILDCARD),
+        (WILDCARD, instrument),
+        (account, WILDCARD),
+        (account, instrument),
+    ]
     effective: dict[str, object] = dict.fromkeys(LIMIT_FIELDS)
     for scope in least_specific_first:  # a later, more specific scope overrides what it sets
         limits = table.get(scope)

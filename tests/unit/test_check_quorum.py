@@ -7,8 +7,13 @@ from coordinator.replication.check_quorum import CheckQuorum, QuorumCheck
 WINDOW_S = 0.3
 
 
-def run(check: CheckQuorum, ticks: list[float], answers: list[float], voters: int = 3,
-        start: float = 100.0) -> tuple[float, QuorumCheck]:
+def run(
+    check: CheckQuorum,
+    ticks: list[float],
+    answers: list[float],
+    voters: int = 3,
+    start: float = 100.0,
+) -> tuple[float, QuorumCheck]:
     """Feeds tick gaps (seconds) from `start`; returns (time, outcome) of the first STEP_DOWN or
     of the last tick. `answers` are the followers' last-response times, fixed."""
     now = start
@@ -24,13 +29,18 @@ def run(check: CheckQuorum, ticks: list[float], answers: list[float], voters: in
 
 def test_a_leader_no_majority_answers_steps_down_after_one_window_of_listening() -> None:
     when, outcome = run(CheckQuorum(WINDOW_S), [0.05] * 20, answers=[0.0, 0.0])
-    assert outcome is QuorumCheck.STEP_DOWN and WINDOW_S - 1e-9 <= when - 100.0 <= WINDOW_S + 0.05 + 1e-9
+    assert (
+        outcome is QuorumCheck.STEP_DOWN
+        and WINDOW_S - 1e-9 <= when - 100.0 <= WINDOW_S + 0.05 + 1e-9
+    )
 
 
 def test_a_leader_hearing_from_one_follower_of_two_keeps_its_role() -> None:
     check = CheckQuorum(WINDOW_S)
     check.on_tick(100.0, True, [0.0, 0.0], 3)
-    outcomes = [check.on_tick(100.0 + 0.05 * i, True, [0.0, 100.0 + 0.05 * i], 3) for i in range(1, 30)]
+    outcomes = [
+        check.on_tick(100.0 + 0.05 * i, True, [0.0, 100.0 + 0.05 * i], 3) for i in range(1, 30)
+    ]
     assert QuorumCheck.STEP_DOWN not in outcomes
 
 
@@ -41,7 +51,9 @@ def test_one_long_stall_of_its_own_is_not_counted_as_its_followers_silence() -> 
     assert check.on_tick(100.744, True, [99.9, 99.9], 3) is QuorumCheck.KEEP
     assert check.stalls_discounted == 1
     # The ticks after the stall read the replies: the followers answer every heartbeat.
-    outcomes = [check.on_tick(100.744 + 0.05 * i, True, [100.744 + 0.05 * i] * 2, 3) for i in range(1, 20)]
+    outcomes = [
+        check.on_tick(100.744 + 0.05 * i, True, [100.744 + 0.05 * i] * 2, 3) for i in range(1, 20)
+    ]
     assert QuorumCheck.STEP_DOWN not in outcomes
 
 
@@ -57,4 +69,5 @@ def test_losing_leadership_closes_the_window_and_a_new_term_opens_a_fresh_one() 
     check.on_tick(100.25, True, [0.0, 0.0], 3)
     assert check.on_tick(100.3, False, [0.0, 0.0], 3) is QuorumCheck.KEEP
     assert check.on_tick(200.0, True, [200.0, 200.0], 3) is QuorumCheck.KEEP
-    assert check.on_tick(200.05, True, [0.0, 0.0], 3) is QuorumCheck.KEEP  # only 50 ms into the new window
+    # only 50 ms into the new window
+    assert check.on_tick(200.05, True, [0.0, 0.0], 3) is QuorumCheck.KEEP

@@ -16,5 +16,8 @@ def test_a_usage_error_exits_with_clicks_own_code() -> None:
 def test_the_top_level_help_lists_every_exit_code() -> None:
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == ExitCode.OK
-    assert summary() == "0 ok, 1 refused by the cluster, 2 usage or config error, 3 cluster unavailable"
+    assert (
+        summary()
+        == "0 ok, 1 refused by the cluster, 2 usage or config error, 3 cluster unavailable"
+    )
     assert f"Exit codes: {summary()}." in result.output

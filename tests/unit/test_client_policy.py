@@ -31,25 +31,32 @@ from coordinator.client.policy import (
 from coordinator.v1 import engine_pb2
 
 
-@pytest.mark.parametrize(("code", "reason", "verdict"), [
-    ("FAILED_PRECONDITION", "STALE_EPOCH", Verdict.REFUSED),
-    ("ALREADY_EXISTS", "IDEMPOTENCY_CONFLICT", Verdict.REFUSED),
-    ("INVALID_ARGUMENT", "INVALID_COMMAND", Verdict.REFUSED),
-    ("NOT_FOUND", "UNKNOWN_ORDER", Verdict.REFUSED),
-    ("UNAVAILABLE", "NO_QUORUM", Verdict.RETRY_NOT_APPLIED),
-    ("RESOURCE_EXHAUSTED", "OVERLOADED", Verdict.RETRY_NOT_APPLIED),
-    ("UNAVAILABLE", "OUTCOME_UNKNOWN", Verdict.RETRY_MAYBE_APPLIED),
-    ("UNAVAILABLE", "", Verdict.RETRY_MAYBE_APPLIED),       # connection failed mid-call
-    ("DEADLINE_EXCEEDED", "", Verdict.RETRY_MAYBE_APPLIED),
-])
-def test_failures_are_classified_by_what_they_say_about_the_write(code: str, reason: str, verdict: Verdict) -> None:
+@pytest.mark.parametrize(
+    ("code", "reason", "verdict"),
+    [
+        ("FAILED_PRECONDITION", "STALE_EPOCH", Verdict.REFUSED),
+        ("ALREADY_EXISTS", "IDEMPOTENCY_CONFLICT", Verdict.REFUSED),
+        ("INVALID_ARGUMENT", "INVALID_COMMAND", Verdict.REFUSED),
+        ("NOT_FOUND", "UNKNOWN_ORDER", Verdict.REFUSED),
+        ("UNAVAILABLE", "NO_QUORUM", Verdict.RETRY_NOT_APPLIED),
+        ("RESOURCE_EXHAUSTED", "OVERLOADED", Verdict.RETRY_NOT_APPLIED),
+        ("UNAVAILABLE", "OUTCOME_UNKNOWN", Verdict.RETRY_MAYBE_APPLIED),
+        ("UNAVAILABLE", "", Verdict.RETRY_MAYBE_APPLIED),  # connection failed mid-call
+        ("DEADLINE_EXCEEDED", "", Verdict.RETRY_MAYBE_APPLIED),
+    ],
+)
+def test_failures_are_classified_by_what_they_say_about_the_write(
+    code: str, reason: str, verdict: Verdict
+) -> None:
     assert classify(code, reason) is verdict
 
 
 def test_refusals_raise_the_exception_named_like_the_reason() -> None:
     attempts = Attempts(RetryPolicy(), 0, None, lambda: 0.0)
     with pytest.raises(errors.StaleEpoch) as caught:
-        attempts.failed("FAILED_PRECONDITION", "STALE_EPOCH", "epoch", "epoch 3 is not current", "n1", 0)
+        attempts.failed(
+            "FAILED_PRECONDITION", "STALE_EPOCH", "epoch", "epoch 3 is not current", "n1", 0
+        )
     assert (caught.value.reason, caught.value.field) == ("STALE_EPOCH", "epoch")
 
 
@@ -74,7 +81,9 @@ def test_a_maybe_applied_failure_is_remembered_in_the_final_error() -> None:
 
 
 def test_no_attempt_is_made_past_the_give_up_time() -> None:
-    attempts = Attempts(RetryPolicy(call_timeout_ms=2000), 0, give_up_ns=300 * MS, jitter=lambda: 0.0)
+    attempts = Attempts(
+        RetryPolicy(call_timeout_ms=2000), 0, give_up_ns=300 * MS, jitter=lambda: 0.0
+    )
     assert attempts.timeout_s(100 * MS) == pytest.approx(0.2)
     assert attempts.timeout_s(300 * MS) is None
 
@@ -101,7 +110,9 @@ def test_keep_alives_are_sent_several_times_per_ttl_and_extend_from_their_send_t
     assert core.valid_until_ns == 500 * MS
 
 
-def test_without_acknowledged_keep_alives_the_session_demotes_itself_at_the_local_deadline() -> None:
+def test_without_acknowledged_keep_alives_the_session_demotes_itself_at_the_local_deadline() -> (
+    None
+):
     core = active()
     core.on_keepalive_failed(100 * MS)
     core.on_keepalive_failed(300 * MS)
@@ -159,13 +170,18 @@ def test_the_lease_watch_demotes_exactly_at_the_local_lease_end_and_only_when_ac
 
 # ------------------------------------------- what answers mean (shared by both twins)
 
+
 def answer(granted: bool, epoch: int, holder_id: str) -> engine_pb2.CampaignResponse:
-    return engine_pb2.CampaignResponse(granted=granted, epoch=epoch, holder_id=holder_id, ttl_ms=500)
+    return engine_pb2.CampaignResponse(
+        granted=granted, epoch=epoch, holder_id=holder_id, ttl_ms=500
+    )
 
 
 def test_a_granted_campaign_elects_and_a_late_grant_is_given_back() -> None:
     core = SessionCore.for_ttl("e1", 500)
-    assert core.on_campaign_answer(answer(True, 4, "e1"), sent_ns=0, now_ns=5 * MS) == Elected(4, 500)
+    assert core.on_campaign_answer(answer(True, 4, "e1"), sent_ns=0, now_ns=5 * MS) == Elected(
+        4, 500
+    )
     late = SessionCore.for_ttl("e1", 500)
     assert late.on_campaign_answer(answer(True, 5, "e1"), sent_ns=0, now_ns=450 * MS) == GiveBack(5)
     assert late.state is SessionState.STANDBY
@@ -174,7 +190,9 @@ def test_a_granted_campaign_elects_and_a_late_grant_is_given_back() -> None:
 def test_our_own_lapsed_epoch_is_resumed_and_anyone_elses_is_denied() -> None:
     core = active()
     core.demote(LEASE_EXPIRED, 400 * MS)
-    assert core.on_campaign_answer(answer(False, 7, "e1"), sent_ns=500 * MS, now_ns=501 * MS) == ResumeDue(7)
+    assert core.on_campaign_answer(
+        answer(False, 7, "e1"), sent_ns=500 * MS, now_ns=501 * MS
+    ) == ResumeDue(7)
     assert core.on_resumed(7, 500, sent_ns=500 * MS, now_ns=502 * MS) == Elected(7, 500)
     other = SessionCore.for_ttl("e2", 500)
     assert other.on_campaign_answer(answer(False, 7, "e1"), sent_ns=0, now_ns=1 * MS) == Denied()
@@ -188,14 +206,19 @@ def test_a_write_is_permitted_only_under_a_live_lease_and_a_lapsed_one_demotes()
     assert isinstance(denied, WriteDenied) and denied.demote_reason == LEASE_EXPIRED
     core.demote(LEASE_EXPIRED, 400 * MS)
     again = core.permit_write("e1", "SubmitOrder", 401 * MS)
-    assert isinstance(again, WriteDenied) and again.demote_reason is None and "was not sent" in str(again.error)
+    assert (
+        isinstance(again, WriteDenied)
+        and again.demote_reason is None
+        and "was not sent" in str(again.error)
+    )
 
 
 def test_a_fenced_write_demotes_and_a_lease_that_ran_out_in_the_call_becomes_not_active() -> None:
     core, permit = active(), WritePermit(7, 400 * MS)
     stale = errors.StaleEpoch("epoch 7 is not current", "epoch")
     assert core.on_write_failed("SubmitOrder", permit, stale, 10 * MS) == WriteFailed(
-        stale, "STALE_EPOCH: epoch 7 is not current")
+        stale, "STALE_EPOCH: epoch 7 is not current"
+    )
     busy = errors.OutcomeUnknown("no answer", maybe_applied=True)
     assert core.on_write_failed("SubmitOrder", permit, busy, 10 * MS) == WriteFailed(busy, None)
     lapsed = core.on_write_failed("SubmitOrder", permit, busy, 400 * MS)
@@ -205,6 +228,11 @@ def test_a_fenced_write_demotes_and_a_lease_that_ran_out_in_the_call_becomes_not
 
 def test_a_fenced_keep_alive_demotes_and_any_other_failure_retries_soon() -> None:
     core = active()
-    assert core.on_keepalive_error(errors.NoQuorum("no leader", maybe_applied=False), 100 * MS) is None
+    assert (
+        core.on_keepalive_error(errors.NoQuorum("no leader", maybe_applied=False), 100 * MS) is None
+    )
     assert core.next_keepalive_ns == 150 * MS
-    assert core.on_keepalive_error(errors.NotHolder("held by e2"), 120 * MS) == "NOT_HOLDER: held by e2"
+    assert (
+        core.on_keepalive_error(errors.NotHolder("held by e2"), 120 * MS)
+        == "NOT_HOLDER: held by e2"
+    )

@@ -19,7 +19,9 @@ TTL_MS = 300
 
 
 def granted(request: Any) -> engine_pb2.CampaignResponse:
-    return engine_pb2.CampaignResponse(granted=True, epoch=1, holder_id=request.engine_id, ttl_ms=request.ttl_ms)
+    return engine_pb2.CampaignResponse(
+        granted=True, epoch=1, holder_id=request.engine_id, ttl_ms=request.ttl_ms
+    )
 
 
 class StuckKeepAlives:
@@ -29,14 +31,18 @@ class StuckKeepAlives:
     def __init__(self) -> None:
         self.release = threading.Event()
 
-    def call_timed(self, service: str, method: str, request: Any, *, give_up_ns: int | None = None) -> Any:
+    def call_timed(
+        self, service: str, method: str, request: Any, *, give_up_ns: int | None = None
+    ) -> Any:
         sent = time.monotonic_ns()
         if method == "Campaign":
             return granted(request), sent
         self.release.wait(10)
         raise Unavailable(f"{method} released by the test", maybe_applied=False)
 
-    def call(self, service: str, method: str, request: Any, *, give_up_ns: int | None = None) -> Any:
+    def call(
+        self, service: str, method: str, request: Any, *, give_up_ns: int | None = None
+    ) -> Any:
         return self.call_timed(service, method, request, give_up_ns=give_up_ns)[0]
 
     def observe(self, *, stop: threading.Event | None = None) -> Iterator[Any]:
@@ -49,8 +55,12 @@ def test_a_blocking_session_demotes_at_its_lease_end_while_a_keep_alive_is_stuck
     client = StuckKeepAlives()
     reasons: list[str] = []
     demoted = threading.Event()
-    session = EngineSession(client, "e1", ttl_ms=TTL_MS,  # type: ignore[arg-type]
-                            on_demoted=lambda reason: (reasons.append(reason), demoted.set()))
+    session = EngineSession(
+        client,
+        "e1",
+        ttl_ms=TTL_MS,  # type: ignore[arg-type]
+        on_demoted=lambda reason: (reasons.append(reason), demoted.set()),
+    )
     session.start()
     try:
         assert demoted.wait(5), "on_demoted waited for the stuck keep-alive"
@@ -65,14 +75,18 @@ class AsyncStuckKeepAlives:
     def __init__(self) -> None:
         self.release = asyncio.Event()
 
-    async def call_timed(self, service: str, method: str, request: Any, *, give_up_ns: int | None = None) -> Any:
+    async def call_timed(
+        self, service: str, method: str, request: Any, *, give_up_ns: int | None = None
+    ) -> Any:
         sent = time.monotonic_ns()
         if method == "Campaign":
             return granted(request), sent
         await asyncio.wait_for(self.release.wait(), 10)
         raise Unavailable(f"{method} released by the test", maybe_applied=False)
 
-    async def call(self, service: str, method: str, request: Any, *, give_up_ns: int | None = None) -> Any:
+    async def call(
+        self, service: str, method: str, request: Any, *, give_up_ns: int | None = None
+    ) -> Any:
         return (await self.call_timed(service, method, request, give_up_ns=give_up_ns))[0]
 
     async def observe(self, stop: asyncio.Event | None = None) -> AsyncIterator[Any]:
@@ -92,8 +106,12 @@ def test_an_asyncio_session_demotes_at_its_lease_end_while_a_keep_alive_is_stuck
             reasons.append(reason)
             demoted.set()
 
-        session = await AsyncEngineSession(client, "e1", ttl_ms=TTL_MS,  # type: ignore[arg-type]
-                                           on_demoted=on_demoted).start()
+        session = await AsyncEngineSession(
+            client,
+            "e1",
+            ttl_ms=TTL_MS,  # type: ignore[arg-type]
+            on_demoted=on_demoted,
+        ).start()
         try:
             await asyncio.wait_for(demoted.wait(), 5)
             assert not client.release.is_set() and reasons == [LEASE_EXPIRED]

@@ -28,17 +28,39 @@ def public_api(cls: type) -> dict[str, list[str]]:
     return api
 
 
-@pytest.mark.parametrize(("blocking", "asyncio_twin"), [(CoordinatorClient, AsyncCoordinatorClient),
-                                                         (EngineSession, AsyncEngineSession)])
-def test_the_blocking_and_asyncio_twins_have_the_same_public_api(blocking: type, asyncio_twin: type) -> None:
+@pytest.mark.parametrize(
+    ("blocking", "asyncio_twin"),
+    [(CoordinatorClient, AsyncCoordinatorClient), (EngineSession, AsyncEngineSession)],
+)
+def test_the_blocking_and_asyncio_twins_have_the_same_public_api(
+    blocking: type, asyncio_twin: type
+) -> None:
     assert public_api(asyncio_twin) == public_api(blocking)
 
 
 def test_the_asyncio_twin_awaits_every_call_that_may_touch_the_network() -> None:
     for cls in (AsyncCoordinatorClient, AsyncEngineSession):
         for name in ("close", "__aenter__", "__aexit__"):
-            assert inspect.iscoroutinefunction(getattr(cls, name)), f"{cls.__name__}.{name} is not async"
-    for name in ("submit_order", "update_order", "cancel_order", "report_fill", "resign", "start", "wait_active"):
+            assert inspect.iscoroutinefunction(getattr(cls, name)), (
+                f"{cls.__name__}.{name} is not async"
+            )
+    for name in (
+        "submit_order",
+        "update_order",
+        "cancel_order",
+        "report_fill",
+        "resign",
+        "start",
+        "wait_active",
+    ):
         assert inspect.iscoroutinefunction(getattr(AsyncEngineSession, name)), name
-    for name in ("call", "call_timed", "refresh_leader", "orders", "positions", "get_order", "status"):
+    for name in (
+        "call",
+        "call_timed",
+        "refresh_leader",
+        "orders",
+        "positions",
+        "get_order",
+        "status",
+    ):
         assert inspect.iscoroutinefunction(getattr(AsyncCoordinatorClient, name)), name

@@ -37,26 +37,43 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_a_good_file_loads_with_preset_and_overrides(tmp_path: Path) -> None:
     config = load(write(tmp_path, GOOD), environ={})
-    assert (config.node_id, config.raft_advertise, config.peers[0].id) == ("dc1", "127.0.0.1:7101", "dc2")
+    assert (config.node_id, config.raft_advertise, config.peers[0].id) == (
+        "dc1",
+        "127.0.0.1:7101",
+        "dc2",
+    )
     assert (config.raft.heartbeat_s, config.raft.election_min_s, config.raft.election_max_s) == (
-        LAN["heartbeat_ms"] / 1000, 0.4, LAN["election_max_ms"] / 1000)
+        LAN["heartbeat_ms"] / 1000,
+        0.4,
+        LAN["election_max_ms"] / 1000,
+    )
     assert "0123456789abcdef" not in repr(config)  # the secret is never printed
 
 
 def test_flags_win_over_environment_which_wins_over_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD)
-    environ = {"COORDINATOR_DATA_DIR": "/from/env", "COORDINATOR_GRPC_ADDRESS": "127.0.0.1:8001",
-               "COORDINATOR_TIMING_PRESET": "wan"}
-    config = load(path, {"node.grpc_address": "127.0.0.1:9001", "timing.election_min_ms": None}, environ=environ)
+    environ = {
+        "COORDINATOR_DATA_DIR": "/from/env",
+        "COORDINATOR_GRPC_ADDRESS": "127.0.0.1:8001",
+        "COORDINATOR_TIMING_PRESET": "wan",
+    }
+    config = load(
+        path,
+        {"node.grpc_address": "127.0.0.1:9001", "timing.election_min_ms": None},
+        environ=environ,
+    )
     assert (str(config.data_dir), config.grpc_address) == ("/from/env", "127.0.0.1:9001")
-    assert config.raft.heartbeat_s == WAN["heartbeat_ms"] / 1000  # wan preset, with the file's election_min_ms override
+    # wan preset, with the file's election_min_ms override
+    assert config.raft.heartbeat_s == WAN["heartbeat_ms"] / 1000
     assert config.raft.election_min_s == 0.4
 
 
 def test_every_problem_is_reported_and_names_its_key(tmp_path: Path) -> None:
-    broken = GOOD.replace('grpc_address = "127.0.0.1:7001"', 'grpc_adress = "127.0.0.1:7001"').replace(
-        'cluster_secret = "0123456789abcdef0123"', 'cluster_secret = "short"').replace(
-        "election_min_ms = 400", "election_min_ms = -5")
+    broken = (
+        GOOD.replace('grpc_address = "127.0.0.1:7001"', 'grpc_adress = "127.0.0.1:7001"')
+        .replace('cluster_secret = "0123456789abcdef0123"', 'cluster_secret = "short"')
+        .replace("election_min_ms = 400", "election_min_ms = -5")
+    )
     with pytest.raises(ConfigError) as caught:
         load(write(tmp_path, broken), environ={})
     problems = "\n".join(caught.value.problems)
@@ -68,11 +85,15 @@ def test_every_problem_is_reported_and_names_its_key(tmp_path: Path) -> None:
 
 def test_a_missing_cluster_secret_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cluster_secret"):
-        load(write(tmp_path, GOOD.replace('cluster_secret = "0123456789abcdef0123"', "")), environ={})
+        load(
+            write(tmp_path, GOOD.replace('cluster_secret = "0123456789abcdef0123"', "")), environ={}
+        )
 
 
 def test_inconsistent_timing_is_refused(tmp_path: Path) -> None:
-    above_max = GOOD.replace("election_min_ms = 400", f"election_min_ms = {LAN['election_max_ms'] + 300}")
+    above_max = GOOD.replace(
+        "election_min_ms = 400", f"election_min_ms = {LAN['election_max_ms'] + 300}"
+    )
     with pytest.raises(ConfigError, match="election_max_ms must be more than election_min_ms"):
         load(write(tmp_path, above_max), environ={})
 
@@ -83,6 +104,10 @@ def test_not_toml_is_one_clear_problem(tmp_path: Path) -> None:
 
 
 def test_duplicate_peer_ids_are_refused(tmp_path: Path) -> None:
-    doubled = GOOD + '\n[[peers]]\nid = "dc2"\nraft_address = "127.0.0.1:7103"\ngrpc_address = "127.0.0.1:7003"\n'
+    doubled = (
+        GOOD
+        + '\n[[peers]]\nid = "dc2"\nraft_address = "127.0.0.1:7103"\n'
+        + 'grpc_address = "127.0.0.1:7003"\n'
+    )
     with pytest.raises(ConfigError, match="peer id 'dc2' is used twice"):
         load(write(tmp_path, doubled), environ={})

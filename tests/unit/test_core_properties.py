@@ -32,20 +32,45 @@ def commands() -> st.SearchStrategy[c.Command]:
     engine = st.sampled_from(ENGINES)
     cid = st.sampled_from(ORDER_IDS)
     return st.one_of(
-        st.builds(c.Campaign, engine, st.sampled_from([300, 500]), st.sampled_from(["r1", "r2", "r3"])),
+        st.builds(
+            c.Campaign, engine, st.sampled_from([300, 500]), st.sampled_from(["r1", "r2", "r3"])
+        ),
         st.builds(c.KeepAlive, engine, epochs),
         st.builds(c.Expire, epochs, st.integers(0, 3)),
         st.builds(c.Resign, engine, epochs, st.sampled_from(["", "e2"])),
-        st.builds(c.SubmitOrder, engine, epochs, cid, st.sampled_from(ACCOUNTS), st.sampled_from(INSTRUMENTS),
-                  st.sampled_from(list(Side)), quantities, prices),
-        st.builds(c.UpdateOrder, engine, epochs, cid,
-                  st.sampled_from([OrderStatus.OPEN, OrderStatus.REJECTED, OrderStatus.CANCELED]),
-                  st.sampled_from(["", "V1", "V2"]), st.just("")),
+        st.builds(
+            c.SubmitOrder,
+            engine,
+            epochs,
+            cid,
+            st.sampled_from(ACCOUNTS),
+            st.sampled_from(INSTRUMENTS),
+            st.sampled_from(list(Side)),
+            quantities,
+            prices,
+        ),
+        st.builds(
+            c.UpdateOrder,
+            engine,
+            epochs,
+            cid,
+            st.sampled_from([OrderStatus.OPEN, OrderStatus.REJECTED, OrderStatus.CANCELED]),
+            st.sampled_from(["", "V1", "V2"]),
+            st.just(""),
+        ),
         st.builds(c.CancelOrder, engine, epochs, cid),
         st.builds(c.ReportFill, engine, epochs, st.sampled_from(FILL_IDS), cid, quantities, prices),
-        st.builds(c.SetRiskLimits, st.sampled_from(["*", "A1"]), st.sampled_from(["*", "BTC-USD"]),
-                  st.builds(RiskLimits, st.none() | st.sampled_from([Decimal(2), Decimal(5)]),
-                            st.none() | st.sampled_from([Decimal(4), Decimal(8)]), st.none() | st.integers(1, 4))),
+        st.builds(
+            c.SetRiskLimits,
+            st.sampled_from(["*", "A1"]),
+            st.sampled_from(["*", "BTC-USD"]),
+            st.builds(
+                RiskLimits,
+                st.none() | st.sampled_from([Decimal(2), Decimal(5)]),
+                st.none() | st.sampled_from([Decimal(4), Decimal(8)]),
+                st.none() | st.integers(1, 4),
+            ),
+        ),
         st.builds(c.Halt, st.just("drill")),
         st.builds(c.Resume),
         st.builds(c.RequestHandoff, engine),
@@ -53,7 +78,9 @@ def commands() -> st.SearchStrategy[c.Command]:
     )
 
 
-def replay(log: list[tuple[c.Command, int]], state: CoordinatorState | None = None) -> CoordinatorState:
+def replay(
+    log: list[tuple[c.Command, int]], state: CoordinatorState | None = None
+) -> CoordinatorState:
     state = state or CoordinatorState()
     for command, at_ns in log:
         state.apply(command, at_ns)
@@ -61,19 +88,26 @@ def replay(log: list[tuple[c.Command, int]], state: CoordinatorState | None = No
 
 
 logs = st.lists(st.tuples(commands(), st.integers(0, 10_000_000)), max_size=60).map(
-    lambda pairs: [(cmd, 1_000_000_000 + sum(d for _, d in pairs[: i + 1])) for i, (cmd, _) in enumerate(pairs)])
+    lambda pairs: [
+        (cmd, 1_000_000_000 + sum(d for _, d in pairs[: i + 1])) for i, (cmd, _) in enumerate(pairs)
+    ]
+)
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
 @given(logs)
-def test_replaying_one_log_on_two_fresh_states_gives_equal_digests(log: list[tuple[c.Command, int]]) -> None:
+def test_replaying_one_log_on_two_fresh_states_gives_equal_digests(
+    log: list[tuple[c.Command, int]],
+) -> None:
     assert replay(log).digest() == replay(log).digest()
 
 
 @SETTINGS
 @given(logs, st.data())
-def test_snapshot_plus_suffix_equals_full_replay(log: list[tuple[c.Command, int]], data: st.DataObject) -> None:
+def test_snapshot_plus_suffix_equals_full_replay(
+    log: list[tuple[c.Command, int]], data: st.DataObject
+) -> None:
     cut = data.draw(st.integers(0, len(log)))
     prefix = replay(log[:cut])
     resumed = replay(log[cut:], CoordinatorState.restore(prefix.snapshot()))
@@ -82,7 +116,9 @@ def test_snapshot_plus_suffix_equals_full_replay(log: list[tuple[c.Command, int]
 
 @SETTINGS
 @given(logs)
-def test_positions_equal_a_from_scratch_recomputation_from_fills(log: list[tuple[c.Command, int]]) -> None:
+def test_positions_equal_a_from_scratch_recomputation_from_fills(
+    log: list[tuple[c.Command, int]],
+) -> None:
     check_positions_equal_fills(replay(log))
 
 
@@ -104,7 +140,10 @@ def check_positions_equal_fills(state: CoordinatorState) -> None:
             wrong[key] = found
     assert wrong == {}
     for order in state.orders():
-        filled = sum((f.quantity for f in state.fills() if f.client_order_id == order.client_order_id), Decimal(0))
+        filled = sum(
+            (f.quantity for f in state.fills() if f.client_order_id == order.client_order_id),
+            Decimal(0),
+        )
         assert order.filled_quantity == filled
 
 
@@ -134,7 +173,8 @@ class CoordinatorMachine(RuleBasedStateMachine):
             assert self.state.snapshot() == before_snapshot, "a refused command changed the state"
             return result
         if isinstance(command, (c.SubmitOrder, c.UpdateOrder, c.CancelOrder, c.ReportFill)):
-            # Invariant 3: fencing. An accepted engine write carries the current epoch of its holder.
+            # Invariant 3: fencing. An accepted engine write carries the current epoch of its
+            # holder.
             assert before.holder is not None
             assert (command.engine_id, command.epoch) == (before.holder.engine_id, before.epoch)
         if isinstance(result, CampaignResult) and result.granted and not result.duplicate:
@@ -157,16 +197,28 @@ class CoordinatorMachine(RuleBasedStateMachine):
         if not isinstance(command, c.SubmitOrder):
             return (False, Decimal(0), Decimal(0), Decimal(0), 0)
         key = (command.account, command.instrument)
-        position = next((p.quantity for p in self.state.positions() if (p.account, p.instrument) == key), Decimal(0))
+        position = next(
+            (p.quantity for p in self.state.positions() if (p.account, p.instrument) == key),
+            Decimal(0),
+        )
         open_orders = self.state.orders(open_only=True)
         same_book = [o for o in open_orders if (o.account, o.instrument) == key]
         buy_open = sum((o.remaining_quantity for o in same_book if o.side is Side.BUY), Decimal(0))
-        sell_open = sum((o.remaining_quantity for o in same_book if o.side is Side.SELL), Decimal(0))
+        sell_open = sum(
+            (o.remaining_quantity for o in same_book if o.side is Side.SELL), Decimal(0)
+        )
         count = sum(1 for o in open_orders if o.account == command.account)
         return (self.state.halted, position, buy_open, sell_open, count)
 
-    def _check_risk(self, command: c.SubmitOrder, halted: bool, position: Decimal, buy_open: Decimal,
-                    sell_open: Decimal, open_count: int) -> None:
+    def _check_risk(
+        self,
+        command: c.SubmitOrder,
+        halted: bool,
+        position: Decimal,
+        buy_open: Decimal,
+        sell_open: Decimal,
+        open_count: int,
+    ) -> None:
         """Invariant 7, recomputed from scratch: no accepted order breaks a limit or the halt."""
         assert not halted, "an order was accepted while halted"
         limits = effective_limits(self.state.risk_limits(), command.account, command.instrument)
@@ -188,7 +240,9 @@ class CoordinatorMachine(RuleBasedStateMachine):
         if choice == "holder" and holder is not None:
             return holder.engine_id, holder.epoch
         if choice == "stale":
-            return data.draw(st.sampled_from(ENGINES)), data.draw(st.integers(1, max(1, self.last_epoch)))
+            return data.draw(st.sampled_from(ENGINES)), data.draw(
+                st.integers(1, max(1, self.last_epoch))
+            )
         return data.draw(st.sampled_from(ENGINES)), data.draw(epochs)
 
     def order_id(self, data: st.DataObject) -> str:
@@ -204,8 +258,11 @@ class CoordinatorMachine(RuleBasedStateMachine):
     def first_grant(self) -> None:
         self.step(c.Campaign("e1", 500, "r0"))
 
-    @rule(engine=st.sampled_from(ENGINES), request=st.sampled_from(["r1", "r2", "r3", "r4"]),
-          ttl=st.sampled_from([300, 500]))
+    @rule(
+        engine=st.sampled_from(ENGINES),
+        request=st.sampled_from(["r1", "r2", "r3", "r4"]),
+        ttl=st.sampled_from([300, 500]),
+    )
     def campaign(self, engine: str, request: str, ttl: int) -> None:
         self.step(c.Campaign(engine, ttl, request))
 
@@ -219,17 +276,32 @@ class CoordinatorMachine(RuleBasedStateMachine):
         if holder is not None and data.draw(st.booleans()):
             self.step(c.Expire(holder.epoch, holder.lease_seq), advance)  # the timer's own view
         else:
-            self.step(c.Expire(data.draw(epochs), data.draw(st.integers(0, 3))), advance)  # a raced expiry
+            # a raced expiry
+            self.step(c.Expire(data.draw(epochs), data.draw(st.integers(0, 3))), advance)
 
     @rule(data=st.data(), successor=st.sampled_from(["", "e3"]))
     def resign(self, data: st.DataObject, successor: str) -> None:
         self.step(c.Resign(*self.engine_epoch(data), successor))
 
-    @rule(data=st.data(), cid=st.sampled_from(ORDER_IDS), account=st.sampled_from(ACCOUNTS),
-          instrument=st.sampled_from(INSTRUMENTS), side=st.sampled_from(list(Side)), quantity=quantities,
-          price=prices)
-    def submit(self, data: st.DataObject, cid: str, account: str, instrument: str, side: Side,
-               quantity: Decimal, price: Decimal) -> None:
+    @rule(
+        data=st.data(),
+        cid=st.sampled_from(ORDER_IDS),
+        account=st.sampled_from(ACCOUNTS),
+        instrument=st.sampled_from(INSTRUMENTS),
+        side=st.sampled_from(list(Side)),
+        quantity=quantities,
+        price=prices,
+    )
+    def submit(
+        self,
+        data: st.DataObject,
+        cid: str,
+        account: str,
+        instrument: str,
+        side: Side,
+        quantity: Decimal,
+        price: Decimal,
+    ) -> None:
         engine, epoch = self.engine_epoch(data)
         self.step(c.SubmitOrder(engine, epoch, cid, account, instrument, side, quantity, price))
 
@@ -238,8 +310,11 @@ class CoordinatorMachine(RuleBasedStateMachine):
     def retry_the_last_command(self, data: st.DataObject) -> None:
         self.step(self.log[-1][0])
 
-    @rule(data=st.data(), status=st.sampled_from([OrderStatus.OPEN, OrderStatus.REJECTED, OrderStatus.CANCELED]),
-          venue=st.sampled_from(["", "V1", "V2"]))
+    @rule(
+        data=st.data(),
+        status=st.sampled_from([OrderStatus.OPEN, OrderStatus.REJECTED, OrderStatus.CANCELED]),
+        venue=st.sampled_from(["", "V1", "V2"]),
+    )
     def update(self, data: st.DataObject, status: OrderStatus, venue: str) -> None:
         self.step(c.UpdateOrder(*self.engine_epoch(data), self.order_id(data), status, venue, ""))
 
@@ -247,23 +322,45 @@ class CoordinatorMachine(RuleBasedStateMachine):
     def cancel(self, data: st.DataObject) -> None:
         self.step(c.CancelOrder(*self.engine_epoch(data), self.order_id(data)))
 
-    @rule(data=st.data(), fill_id=st.sampled_from(FILL_IDS), quantity=quantities, price=prices,
-          whole_remainder=st.booleans())
-    def report_fill(self, data: st.DataObject, fill_id: str, quantity: Decimal, price: Decimal,
-                    whole_remainder: bool) -> None:
+    @rule(
+        data=st.data(),
+        fill_id=st.sampled_from(FILL_IDS),
+        quantity=quantities,
+        price=prices,
+        whole_remainder=st.booleans(),
+    )
+    def report_fill(
+        self,
+        data: st.DataObject,
+        fill_id: str,
+        quantity: Decimal,
+        price: Decimal,
+        whole_remainder: bool,
+    ) -> None:
         cid = self.order_id(data)
         order = self.state.order(cid)
         if whole_remainder and order is not None and order.remaining_quantity > 0:
             quantity = order.remaining_quantity
         self.step(c.ReportFill(*self.engine_epoch(data), fill_id, cid, quantity, price))
 
-    @rule(account=st.sampled_from(["*", "A1"]), instrument=st.sampled_from(["*", "BTC-USD"]),
-          quantity_max=st.none() | st.sampled_from([Decimal(2), Decimal(5)]),
-          position_max=st.none() | st.sampled_from([Decimal(4), Decimal(8)]),
-          open_max=st.none() | st.integers(1, 4))
-    def set_limits(self, account: str, instrument: str, quantity_max: Decimal | None,
-                   position_max: Decimal | None, open_max: int | None) -> None:
-        self.step(c.SetRiskLimits(account, instrument, RiskLimits(quantity_max, position_max, open_max)))
+    @rule(
+        account=st.sampled_from(["*", "A1"]),
+        instrument=st.sampled_from(["*", "BTC-USD"]),
+        quantity_max=st.none() | st.sampled_from([Decimal(2), Decimal(5)]),
+        position_max=st.none() | st.sampled_from([Decimal(4), Decimal(8)]),
+        open_max=st.none() | st.integers(1, 4),
+    )
+    def set_limits(
+        self,
+        account: str,
+        instrument: str,
+        quantity_max: Decimal | None,
+        position_max: Decimal | None,
+        open_max: int | None,
+    ) -> None:
+        self.step(
+            c.SetRiskLimits(account, instrument, RiskLimits(quantity_max, position_max, open_max))
+        )
 
     @rule(halt=st.booleans())
     def halt_or_resume(self, halt: bool) -> None:
@@ -297,9 +394,14 @@ class CoordinatorMachine(RuleBasedStateMachine):
         fresh = CoordinatorState.restore(self.state.snapshot())
         assert fresh._open_count == {k: v for k, v in self.state._open_count.items() if v}
         assert {k: v for k, v in fresh._exposure.items() if v.buy_open or v.sell_open} == {
-            k: v for k, v in self.state._exposure.items() if v.buy_open or v.sell_open}
+            k: v for k, v in self.state._exposure.items() if v.buy_open or v.sell_open
+        }
 
 
 CoordinatorMachine.TestCase.settings = settings(
-    max_examples=200, stateful_step_count=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    max_examples=200,
+    stateful_step_count=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 TestCoordinatorMachine = CoordinatorMachine.TestCase

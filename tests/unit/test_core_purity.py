@@ -8,8 +8,15 @@ from pathlib import Path
 import coordinator.core
 
 ALLOWED = {
-    "__future__", "collections", "collections.abc", "dataclasses", "decimal", "enum", "hashlib",
-    "json", "typing",
+    "__future__",
+    "collections",
+    "collections.abc",
+    "dataclasses",
+    "decimal",
+    "enum",
+    "hashlib",
+    "json",
+    "typing",
 }
 
 
@@ -30,7 +37,9 @@ def core_imports() -> dict[str, set[str]]:
 
 def test_core_imports_only_the_standard_library_and_itself() -> None:
     offending = {
-        module: sorted(n for n in names if n not in ALLOWED and not n.startswith("coordinator.core"))
+        module: sorted(
+            n for n in names if n not in ALLOWED and not n.startswith("coordinator.core")
+        )
         for module, names in core_imports().items()
     }
     assert {m: bad for m, bad in offending.items() if bad} == {}

@@ -9,7 +9,14 @@ import pytest
 from coordinator.core.commands import Barrier, Expire, Halt, RequestHandoff, Resume, SetRiskLimits
 from coordinator.core.model import OrderStatus, RiskLimits, Side
 from coordinator.core.refusals import Reason
-from coordinator.core.results import Ack, CampaignResult, FillResult, LeaseResult, OrderResult, Refused
+from coordinator.core.results import (
+    Ack,
+    CampaignResult,
+    FillResult,
+    LeaseResult,
+    OrderResult,
+    Refused,
+)
 from coordinator.core.state import CoordinatorState
 from tests.unit.builders import Harness, campaign, cancel, fill, keep_alive, resign, submit, update
 
@@ -37,16 +44,21 @@ def assert_refused_and_unchanged(h: Harness, command: object, reason: Reason) ->
 
 # ------------------------------------------------------------------ leadership and epochs
 
+
 def test_first_campaign_is_granted_epoch_one_with_an_empty_book() -> None:
     h = Harness()
     result = h(campaign("e1", "r1", ttl_ms=500))
-    assert result == CampaignResult(granted=True, epoch=1, holder_id="e1", ttl_ms=500, duplicate=False)
+    assert result == CampaignResult(
+        granted=True, epoch=1, holder_id="e1", ttl_ms=500, duplicate=False
+    )
 
 
 def test_campaign_while_held_is_not_granted_and_names_the_holder(h: Harness) -> None:
     before = h.state.snapshot()
     result = h(campaign("e2", "r9", ttl_ms=800))
-    assert result == CampaignResult(granted=False, epoch=1, holder_id="e1", ttl_ms=500, duplicate=False)
+    assert result == CampaignResult(
+        granted=False, epoch=1, holder_id="e1", ttl_ms=500, duplicate=False
+    )
     assert h.state.snapshot() == before
 
 
@@ -78,7 +90,9 @@ def test_grant_after_expiry_has_a_higher_epoch_and_the_whole_open_book(h: Harnes
     assert isinstance(result, CampaignResult) and result.granted and result.epoch == 2
     assert [o.client_order_id for o in result.open_orders] == ["o1"]
     assert result.open_orders[0].filled_quantity == Decimal("0.4")
-    assert [(p.account, p.instrument, p.quantity) for p in result.positions] == [("A1", "BTC-USD", Decimal("0.4"))]
+    assert [(p.account, p.instrument, p.quantity) for p in result.positions] == [
+        ("A1", "BTC-USD", Decimal("0.4"))
+    ]
 
 
 def test_keep_alive_renews_and_counts_the_renewal(h: Harness) -> None:
@@ -148,6 +162,7 @@ def test_hand_off_with_nobody_holding_is_refused() -> None:
 
 # ----------------------------------------------------------------------------- fencing
 
+
 def test_submit_with_stale_epoch_is_refused_and_changes_nothing(h: Harness) -> None:
     h(resign("e1", 1))
     h(campaign("e2", "r1"))
@@ -163,10 +178,14 @@ def test_submit_after_the_lease_expired_is_refused_even_with_the_last_epoch(h: H
     assert_refused_and_unchanged(h, submit("o9", epoch=1), Reason.STALE_EPOCH)
 
 
-@pytest.mark.parametrize("write", [
-    lambda: update("o1", engine="e1", epoch=1), lambda: cancel("o1", engine="e1", epoch=1),
-    lambda: fill("f9", "o1", engine="e1", epoch=1),
-])
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda: update("o1", engine="e1", epoch=1),
+        lambda: cancel("o1", engine="e1", epoch=1),
+        lambda: fill("f9", "o1", engine="e1", epoch=1),
+    ],
+)
 def test_every_engine_write_is_fenced(h: Harness, write: object) -> None:
     h(submit("o1"))
     h(resign("e1", 1))
@@ -176,12 +195,17 @@ def test_every_engine_write_is_fenced(h: Harness, write: object) -> None:
 
 # ----------------------------------------------------------------------- orders
 
+
 def test_submit_records_a_pending_new_order(h: Harness) -> None:
     result = h(submit("o1", quantity="2.50", price="101.10", side=Side.SELL))
     assert isinstance(result, OrderResult) and not result.duplicate
     order = result.order
     assert (order.status, order.quantity, order.price, order.side) == (
-        OrderStatus.PENDING_NEW, Decimal("2.5"), Decimal("101.1"), Side.SELL)
+        OrderStatus.PENDING_NEW,
+        Decimal("2.5"),
+        Decimal("101.1"),
+        Side.SELL,
+    )
     assert (order.epoch, order.engine_id) == (1, "e1")
 
 
@@ -211,7 +235,11 @@ def test_venue_ack_reject_and_cancel_move_the_order(h: Harness) -> None:
     h(submit("o2"))
     h(submit("o3"))
     ack = h(update("o1", OrderStatus.OPEN, venue_id="V1"))
-    assert isinstance(ack, OrderResult) and ack.order.status is OrderStatus.OPEN and ack.order.venue_order_id == "V1"
+    assert (
+        isinstance(ack, OrderResult)
+        and ack.order.status is OrderStatus.OPEN
+        and ack.order.venue_order_id == "V1"
+    )
     rejected = h(update("o2", OrderStatus.REJECTED, venue_id="", reason="price band"))
     assert isinstance(rejected, OrderResult) and rejected.order.reject_reason == "price band"
     h(cancel("o3"))
@@ -229,15 +257,24 @@ def test_repeated_venue_ack_is_a_duplicate(h: Harness) -> None:
 def test_a_different_venue_order_id_for_the_same_order_is_a_conflict(h: Harness) -> None:
     h(submit("o1"))
     h(update("o1", OrderStatus.OPEN, venue_id="V1"))
-    assert_refused_and_unchanged(h, update("o1", OrderStatus.OPEN, venue_id="V2"), Reason.IDEMPOTENCY_CONFLICT)
+    assert_refused_and_unchanged(
+        h, update("o1", OrderStatus.OPEN, venue_id="V2"), Reason.IDEMPOTENCY_CONFLICT
+    )
 
 
-@pytest.mark.parametrize(("setup", "reported"), [
-    ("filled", OrderStatus.CANCELED), ("filled", OrderStatus.REJECTED), ("rejected", OrderStatus.OPEN),
-    ("canceled", OrderStatus.OPEN), ("open", OrderStatus.REJECTED),
-])
-def test_illegal_venue_transitions_are_refused_and_change_nothing(h: Harness, setup: str,
-                                                                  reported: OrderStatus) -> None:
+@pytest.mark.parametrize(
+    ("setup", "reported"),
+    [
+        ("filled", OrderStatus.CANCELED),
+        ("filled", OrderStatus.REJECTED),
+        ("rejected", OrderStatus.OPEN),
+        ("canceled", OrderStatus.OPEN),
+        ("open", OrderStatus.REJECTED),
+    ],
+)
+def test_illegal_venue_transitions_are_refused_and_change_nothing(
+    h: Harness, setup: str, reported: OrderStatus
+) -> None:
     h(submit("o1"))
     if setup == "filled":
         h(fill("f1", "o1"))
@@ -269,6 +306,7 @@ def test_cancel_of_a_filled_order_is_an_illegal_transition(h: Harness) -> None:
 
 
 # ------------------------------------------------------------------------ fills
+
 
 def test_fills_move_the_order_and_the_position(h: Harness) -> None:
     h(submit("o1", quantity="3", price="100"))
@@ -310,6 +348,7 @@ def test_selling_through_zero_realizes_pnl_and_flips_the_position(h: Harness) ->
 
 
 # --------------------------------------------------------------- risk and the halt
+
 
 def test_orders_are_refused_while_halted_but_cancels_and_fills_still_apply(h: Harness) -> None:
     h(submit("o1", quantity="2"))
@@ -378,19 +417,24 @@ def test_setting_empty_limits_removes_the_scope(h: Harness) -> None:
 
 # ------------------------------------------------------------------- bad input
 
-@pytest.mark.parametrize(("command", "field"), [
-    (lambda: submit("", quantity="1"), "client_order_id"),
-    (lambda: submit("o 1"), "client_order_id"),
-    (lambda: submit("o1", quantity="0"), "quantity"),
-    (lambda: submit("o1", quantity="-1"), "quantity"),
-    (lambda: submit("o1", price="0.0000000000001"), "price"),
-    (lambda: submit("o1", account="x" * 129), "account"),
-    (lambda: campaign("e1", "r1", ttl_ms=10), "ttl_ms"),
-    (lambda: Halt(""), "reason"),
-    (lambda: SetRiskLimits("A1", "*", RiskLimits(open_orders_max=0)), "open_orders_max"),
-])
-def test_bad_input_is_invalid_command_naming_the_field_and_changes_nothing(h: Harness, command: object,
-                                                                          field: str) -> None:
+
+@pytest.mark.parametrize(
+    ("command", "field"),
+    [
+        (lambda: submit("", quantity="1"), "client_order_id"),
+        (lambda: submit("o 1"), "client_order_id"),
+        (lambda: submit("o1", quantity="0"), "quantity"),
+        (lambda: submit("o1", quantity="-1"), "quantity"),
+        (lambda: submit("o1", price="0.0000000000001"), "price"),
+        (lambda: submit("o1", account="x" * 129), "account"),
+        (lambda: campaign("e1", "r1", ttl_ms=10), "ttl_ms"),
+        (lambda: Halt(""), "reason"),
+        (lambda: SetRiskLimits("A1", "*", RiskLimits(open_orders_max=0)), "open_orders_max"),
+    ],
+)
+def test_bad_input_is_invalid_command_naming_the_field_and_changes_nothing(
+    h: Harness, command: object, field: str
+) -> None:
     before = h.state.snapshot()
     refused(h(command()), Reason.INVALID_COMMAND, field)  # type: ignore[operator]
     assert h.state.snapshot() == before
@@ -401,6 +445,7 @@ def test_an_unknown_command_type_is_refused_not_raised(h: Harness) -> None:
 
 
 # ------------------------------------------------------------ time and snapshots
+
 
 def test_leader_time_never_goes_backwards_in_the_state(h: Harness) -> None:
     late = h.clock.now_ns
@@ -445,10 +490,35 @@ def test_risk_and_order_arithmetic_do_not_depend_on_the_threads_decimal_context(
     from coordinator.core.risk import Exposure, check_order
 
     limits = RiskLimits(position_max=Decimal(1000))
-    with decimal.localcontext(decimal.Context(prec=prec)), pytest.raises(Exception, match="position_max"):
-        check_order(limits, side=Side.BUY, quantity=Decimal(1), position=Decimal(1000),
-                    exposure=Exposure(Decimal(0), Decimal(0)), open_orders=0)
-    order = Order("o1", "A1", "BTC-USD", Side.BUY, Decimal("1000.5"), Decimal(1), OrderStatus.OPEN, Decimal("0.5"),
-                  None, "", False, 1, "e1", 1, 1, "")
+    with (
+        decimal.localcontext(decimal.Context(prec=prec)),
+        pytest.raises(Exception, match="position_max"),
+    ):
+        check_order(
+            limits,
+            side=Side.BUY,
+            quantity=Decimal(1),
+            position=Decimal(1000),
+            exposure=Exposure(Decimal(0), Decimal(0)),
+            open_orders=0,
+        )
+    order = Order(
+        "o1",
+        "A1",
+        "BTC-USD",
+        Side.BUY,
+        Decimal("1000.5"),
+        Decimal(1),
+        OrderStatus.OPEN,
+        Decimal("0.5"),
+        None,
+        "",
+        False,
+        1,
+        "e1",
+        1,
+        1,
+        "",
+    )
     with decimal.localcontext(decimal.Context(prec=prec)):
         assert order.remaining_quantity == Decimal(1000)

@@ -23,7 +23,8 @@ def test_a_fresh_voter_directory_needs_bootstrap_and_a_learner_does_not(tmp_path
 def test_an_existing_directory_is_kept_and_must_belong_to_this_node(tmp_path: Path) -> None:
     datadir.prepare(tmp_path / "d", "dc1", bootstrap=True, join=False)
     datadir.update(tmp_path / "d", cluster_id="abc")
-    datadir.prepare(tmp_path / "d", "dc1", bootstrap=False, join=False)  # a restart: no bootstrap needed
+    # a restart: no bootstrap needed
+    datadir.prepare(tmp_path / "d", "dc1", bootstrap=False, join=False)
     assert datadir.read(tmp_path / "d")["cluster_id"] == "abc"
     with pytest.raises(DataDirError, match="belongs to node 'dc1', not 'dc2'"):
         datadir.prepare(tmp_path / "d", "dc2", bootstrap=True, join=False)
@@ -37,15 +38,24 @@ def test_a_corrupt_identity_file_stops_start_up(tmp_path: Path) -> None:
 
 
 def test_the_founders_agree_on_the_cluster_id_whatever_order_they_list_each_other_in() -> None:
-    a = datadir.founding_cluster_id([("dc1", "10.0.1.5:7101"), ("dc2", "10.0.2.5:7101"), ("dc3", "10.0.3.5:7101")])
-    b = datadir.founding_cluster_id([("dc3", "10.0.3.5:7101"), ("dc1", "10.0.1.5:7101"), ("dc2", "10.0.2.5:7101")])
-    other = datadir.founding_cluster_id([("dc1", "10.9.1.5:7101"), ("dc2", "10.0.2.5:7101"), ("dc3", "10.0.3.5:7101")])
+    a = datadir.founding_cluster_id(
+        [("dc1", "10.0.1.5:7101"), ("dc2", "10.0.2.5:7101"), ("dc3", "10.0.3.5:7101")]
+    )
+    b = datadir.founding_cluster_id(
+        [("dc3", "10.0.3.5:7101"), ("dc1", "10.0.1.5:7101"), ("dc2", "10.0.2.5:7101")]
+    )
+    other = datadir.founding_cluster_id(
+        [("dc1", "10.9.1.5:7101"), ("dc2", "10.0.2.5:7101"), ("dc3", "10.0.3.5:7101")]
+    )
     assert a == b != other and len(a) == 16
 
 
 def test_the_identity_file_is_json_with_sorted_keys(tmp_path: Path) -> None:
     datadir.prepare(tmp_path / "d", "dc1", bootstrap=True, join=False)
     datadir.mark_voter(tmp_path / "d", "dc1")
-    assert json.loads((tmp_path / "d" / datadir.IDENTITY_FILE).read_text()) == {"format": 1, "node_id": "dc1",
-                                                                                 "voter": True}
+    assert json.loads((tmp_path / "d" / datadir.IDENTITY_FILE).read_text()) == {
+        "format": 1,
+        "node_id": "dc1",
+        "voter": True,
+    }
     assert datadir.is_voter(tmp_path / "d")

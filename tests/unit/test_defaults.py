@@ -29,9 +29,14 @@ from coordinator.v1 import admin_pb2
 from tests.conftest import TEST_TIMING
 
 # The preset key (milliseconds) behind each RaftSettings field (seconds).
-FIELD_OF_KEY = {"heartbeat_ms": "heartbeat_s", "election_min_ms": "election_min_s",
-                "election_max_ms": "election_max_s", "connection_timeout_ms": "connection_timeout_s",
-                "connection_retry_ms": "connection_retry_s", "ping_interval_ms": "ping_interval_s"}
+FIELD_OF_KEY = {
+    "heartbeat_ms": "heartbeat_s",
+    "election_min_ms": "election_min_s",
+    "election_max_ms": "election_max_s",
+    "connection_timeout_ms": "connection_timeout_s",
+    "connection_retry_ms": "connection_retry_s",
+    "ping_interval_ms": "ping_interval_s",
+}
 
 
 def loaded(tmp_path: Path, timing: Mapping[str, int | str]) -> config.NodeConfig:
@@ -53,14 +58,17 @@ def test_raft_settings_defaults_are_the_lan_preset_and_the_compaction_default() 
     defaults = RaftSettings()
     assert defaults == RaftSettings.from_preset("lan")
     assert {key: round(getattr(defaults, name) * 1000) for key, name in FIELD_OF_KEY.items()} == {
-        key: PRESETS["lan"][key] for key in FIELD_OF_KEY}
+        key: PRESETS["lan"][key] for key in FIELD_OF_KEY
+    }
     assert defaults.compaction_min_entries == COMPACTION_MIN_ENTRIES
     assert defaults.validate() == []
 
 
 def test_the_journal_and_node_config_keep_the_default_audit_retention() -> None:
     journal_default = inspect.signature(RocksJournal.__init__).parameters["audit_retention"].default
-    config_default = inspect.signature(config.NodeConfig).parameters["audit_retention_entries"].default
+    config_default = (
+        inspect.signature(config.NodeConfig).parameters["audit_retention_entries"].default
+    )
     assert journal_default == config_default == AUDIT_RETENTION_ENTRIES
 
 
@@ -71,7 +79,9 @@ def test_a_config_naming_a_preset_runs_its_numbers(tmp_path: Path, preset: str) 
     assert node.commit_timeout_s == PRESETS[preset]["commit_timeout_ms"] / 1000
 
 
-def test_a_local_cluster_without_timing_runs_the_lan_preset_and_default_retention(tmp_path: Path) -> None:
+def test_a_local_cluster_without_timing_runs_the_lan_preset_and_default_retention(
+    tmp_path: Path,
+) -> None:
     node = loaded(tmp_path, {})
     assert node.raft == RaftSettings()
     assert node.commit_timeout_s == PRESETS["lan"]["commit_timeout_ms"] / 1000
@@ -89,8 +99,9 @@ def test_every_raft_role_has_one_name() -> None:
 
 
 def test_the_proto_role_enum_carries_the_role_names() -> None:
-    assert {name for name, number in admin_pb2.Role.items() if number != admin_pb2.ROLE_UNSPECIFIED} == {
-        role.name for role in Role}
+    assert {
+        name for name, number in admin_pb2.Role.items() if number != admin_pb2.ROLE_UNSPECIFIED
+    } == {role.name for role in Role}
 
 
 def test_the_cli_prints_each_role_by_its_label() -> None:
@@ -98,6 +109,16 @@ def test_the_cli_prints_each_role_by_its_label() -> None:
 
 
 def test_every_pysyncobj_state_maps_to_the_role_of_its_name() -> None:
-    states = {name: number for name, number in vars(pysyncobj.syncobj._RAFT_STATE).items() if name.isupper()}
-    assert {number: Role[name] for name, number in states.items()} == syncobj_patch._RAFT_STATE_ROLES
-    assert set(syncobj_patch._RAFT_STATE_ROLES.values()) == {Role.FOLLOWER, Role.CANDIDATE, Role.LEADER}
+    states = {
+        name: number
+        for name, number in vars(pysyncobj.syncobj._RAFT_STATE).items()
+        if name.isupper()
+    }
+    assert {
+        number: Role[name] for name, number in states.items()
+    } == syncobj_patch._RAFT_STATE_ROLES
+    assert set(syncobj_patch._RAFT_STATE_ROLES.values()) == {
+        Role.FOLLOWER,
+        Role.CANDIDATE,
+        Role.LEADER,
+    }

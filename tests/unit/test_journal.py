@@ -26,7 +26,11 @@ def test_entries_term_vote_and_commit_index_survive_a_reopen(tmp_path: Path) -> 
     journal.close()
     again = open_journal(tmp_path)
     assert [again[i] for i in range(len(again))] == [(b"cmd%d" % i, i, 2) for i in range(1, 6)]
-    assert (again.getCurrentTerm(), again.getVotedForNodeId(), again.getRaftCommitIndex()) == (3, "127.0.0.1:7101", 4)
+    assert (again.getCurrentTerm(), again.getVotedForNodeId(), again.getRaftCommitIndex()) == (
+        3,
+        "127.0.0.1:7101",
+        4,
+    )
 
 
 def test_truncating_the_tail_is_persisted(tmp_path: Path) -> None:
@@ -40,7 +44,9 @@ def test_truncating_the_tail_is_persisted(tmp_path: Path) -> None:
     assert [e[1:] for e in again[0:]] == [(1, 1), (2, 1), (3, 2)]
 
 
-def test_compaction_stores_the_snapshot_with_the_new_log_start_and_keeps_the_audit_trail(tmp_path: Path) -> None:
+def test_compaction_stores_the_snapshot_with_the_new_log_start_and_keeps_the_audit_trail(
+    tmp_path: Path,
+) -> None:
     journal = open_journal(tmp_path)
     for index in range(1, 11):
         journal.add(b"x%d" % index, index, 1)
@@ -73,7 +79,9 @@ def test_a_directory_that_is_not_a_raft_log_is_refused_and_left_alone(tmp_path: 
     assert (tmp_path / "raft" / "precious.txt").read_text() == "do not touch"
 
 
-def test_unreadable_term_and_vote_stop_start_up_instead_of_defaulting_to_term_zero(tmp_path: Path) -> None:
+def test_unreadable_term_and_vote_stop_start_up_instead_of_defaulting_to_term_zero(
+    tmp_path: Path,
+) -> None:
     open_journal(tmp_path).close()
     db = Rdict(str(tmp_path / "raft"), Options(raw_mode=True))
     db.put(b"M:term_vote", b"{not json")
@@ -121,7 +129,9 @@ class _SlowWal:
         return getattr(self._db, name)
 
 
-def test_a_sync_racing_one_in_flight_returns_only_after_that_fsync_completed(tmp_path: Path) -> None:
+def test_a_sync_racing_one_in_flight_returns_only_after_that_fsync_completed(
+    tmp_path: Path,
+) -> None:
     """A second caller must not take the cleared dirty flag of an fsync still in flight for
     durability: it would acknowledge entries that a power cut can still lose."""
     journal = open_journal(tmp_path)
@@ -133,8 +143,13 @@ def test_a_sync_racing_one_in_flight_returns_only_after_that_fsync_completed(tmp
     assert slow.flushing.wait(5)
     second_done = threading.Event()
     flushes_seen_by_second: list[int] = []
-    second = threading.Thread(target=lambda: (journal.sync(), flushes_seen_by_second.append(slow.flushes_done),
-                                              second_done.set()))
+    second = threading.Thread(
+        target=lambda: (
+            journal.sync(),
+            flushes_seen_by_second.append(slow.flushes_done),
+            second_done.set(),
+        )
+    )
     second.start()
     second_done.wait(0.3)  # the second sync must still be waiting for the first fsync here
     slow.release.set()
@@ -145,16 +160,20 @@ def test_a_sync_racing_one_in_flight_returns_only_after_that_fsync_completed(tmp
     journal.close()
 
 
-def test_outcomes_of_applied_entries_survive_a_reopen_and_leave_with_their_entries(tmp_path: Path) -> None:
+def test_outcomes_of_applied_entries_survive_a_reopen_and_leave_with_their_entries(
+    tmp_path: Path,
+) -> None:
     journal = RocksJournal(tmp_path / "raft", tmp_path / "snapshot.bin", audit_retention=3)
     for index in range(1, 11):
         journal.add(b"x", index, 1)
         journal.record_outcome(index, "ACCEPTED" if index % 2 else "STALE_EPOCH")
     (tmp_path / "snapshot.bin").write_bytes(b"SNAPSHOT")
-    journal.deleteEntriesTo(7)  # the log starts at 8; entries (and outcomes) below 5 leave the audit trail
+    # the log starts at 8; entries (and outcomes) below 5 leave the audit trail
+    journal.deleteEntriesTo(7)
     journal.close()
     again = RocksJournal(tmp_path / "raft", tmp_path / "snapshot.bin", audit_retention=3)
     assert [again.outcome_at(i) for i in range(1, 11)] == ["", "", "", ""] + [
-        "ACCEPTED" if i % 2 else "STALE_EPOCH" for i in range(5, 11)]
+        "ACCEPTED" if i % 2 else "STALE_EPOCH" for i in range(5, 11)
+    ]
     assert [e[1] for e in again.archived_entries()] == list(range(5, 11))
     again.close()

@@ -37,8 +37,9 @@ def chaos_imports() -> dict[str, set[str]]:
 
 
 def test_chaos_imports_nothing_from_the_cli() -> None:
-    offending = {module: sorted(n for n in names if is_cli(n))
-                 for module, names in chaos_imports().items()}
+    offending = {
+        module: sorted(n for n in names if is_cli(n)) for module, names in chaos_imports().items()
+    }
     assert {m: bad for m, bad in offending.items() if bad} == {}
 
 
@@ -47,10 +48,22 @@ def test_the_layering_check_sees_every_chaos_module() -> None:
 
 
 def test_the_layering_check_tells_the_cli_from_the_client() -> None:
-    caught = [source for source in ("import coordinator.cli", "from coordinator.cli.operator import table",
-                                    "from coordinator import cli", "from coordinator.cli_cluster import order_dict",
-                                    "from coordinator.client import Refused", "import coordinator.client",
-                                    "from coordinator import client")
-              if any(is_cli(n) for n in imported_modules(source))]
-    assert caught == ["import coordinator.cli", "from coordinator.cli.operator import table",
-                      "from coordinator import cli", "from coordinator.cli_cluster import order_dict"]
+    caught = [
+        source
+        for source in (
+            "import coordinator.cli",
+            "from coordinator.cli.operator import table",
+            "from coordinator import cli",
+            "from coordinator.cli_cluster import order_dict",
+            "from coordinator.client import Refused",
+            "import coordinator.client",
+            "from coordinator import client",
+        )
+        if any(is_cli(n) for n in imported_modules(source))
+    ]
+    assert caught == [
+        "import coordinator.cli",
+        "from coordinator.cli.operator import table",
+        "from coordinator import cli",
+        "from coordinator.cli_cluster import order_dict",
+    ]

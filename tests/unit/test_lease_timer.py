@@ -29,8 +29,8 @@ def test_a_lease_is_due_a_full_ttl_after_the_last_renewal() -> None:
 
 def test_a_new_leader_restarts_the_lease_at_its_full_ttl() -> None:
     timer = LeaseTimer()
-    timer.observe(lease(), 0)          # applied as a follower at t=0
-    timer.arm(400 * MS)                 # became leader at t=400: restart, never shorten
+    timer.observe(lease(), 0)  # applied as a follower at t=0
+    timer.arm(400 * MS)  # became leader at t=400: restart, never shorten
     assert timer.due(899 * MS) is None
     assert timer.due(900 * MS) == DueLease(1, 0)
     assert timer.remaining_ms(500 * MS) == 400

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from coordinator.replication.log_matching import AppendPlan, RepairHint, guarded_next_index, plan_append
+from coordinator.replication.log_matching import (
+    AppendPlan,
+    RepairHint,
+    guarded_next_index,
+    plan_append,
+)
 
 
 @dataclass
@@ -34,7 +39,9 @@ def entries(start: int, *terms: int) -> list[tuple[bytes, int, int]]:
 
 def test_a_resent_older_batch_does_not_truncate_the_acknowledged_tail() -> None:
     # Follower holds 1..10 in term 2 and acked them; a stale resend carries 4..6.
-    plan = plan_append(Log([1, 1, 2, 2, 2, 2, 2, 2, 2, 2]), 3, 2, entries(4, 2, 2, 2), leader_term=2)
+    plan = plan_append(
+        Log([1, 1, 2, 2, 2, 2, 2, 2, 2, 2]), 3, 2, entries(4, 2, 2, 2), leader_term=2
+    )
     assert plan == AppendPlan(10, 2, ())
 
 
@@ -59,8 +66,8 @@ def test_an_unverified_tail_from_an_older_term_may_be_dropped() -> None:
 
 
 def test_a_failed_consistency_check_is_left_to_pysyncobj_to_reset() -> None:
-    assert plan_append(Log([1, 1]), 5, 1, [], leader_term=1) is None        # prev beyond our log
-    assert plan_append(Log([1, 1, 2]), 3, 3, [], leader_term=3) is None     # term mismatch at prev
+    assert plan_append(Log([1, 1]), 5, 1, [], leader_term=1) is None  # prev beyond our log
+    assert plan_append(Log([1, 1, 2]), 3, 3, [], leader_term=3) is None  # term mismatch at prev
     assert plan_append(Log([2, 2], first=10), 5, 1, [], leader_term=2) is None  # compacted away
 
 

@@ -1,4 +1,5 @@
-"""Membership safety (replication/membership.py): the one majority rule and the add/remove checks."""
+"""Membership safety (replication/membership.py): the one majority rule and the add/remove
+checks."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ def test_an_add_counts_only_voters_reachable_now_not_the_learner() -> None:
     """Issue 8, defect 3: 3 voters with one down would become 2 of 4."""
     assert refuse_add(Reachability(reachable=3, voters=3), "dc4") is None
     refusal = refuse_add(Reachability(reachable=2, voters=3), "dc4")
-    assert refusal is not None and "only 2 can acknowledge" in refusal and "members remove" in refusal
+    assert (
+        refusal is not None and "only 2 can acknowledge" in refusal and "members remove" in refusal
+    )
 
 
 def test_growing_a_single_node_cluster_is_refused() -> None:
@@ -37,7 +40,9 @@ def test_removing_the_unreachable_voter_is_allowed_and_a_reachable_one_is_not() 
 
 
 def test_the_last_voter_is_never_removed() -> None:
-    assert refuse_remove(Reachability(reachable=1, voters=1), "dc1", target_reachable=True) is not None
+    assert (
+        refuse_remove(Reachability(reachable=1, voters=1), "dc1", target_reachable=True) is not None
+    )
 
 
 def member(address: str, node_id: str, added_index: int = 0) -> MemberAddress:
@@ -63,7 +68,8 @@ def test_a_voter_added_before_the_learner_joined_is_amnesia_not_promotion() -> N
 
 def test_a_snapshot_replaces_the_view_and_a_removal_drops_the_member() -> None:
     view = CommittedMembership([member("a:1", "dc1"), member("b:1", "dc2")])
-    view.apply("add", member("a:1", "dc1", added_index=99))  # already a member: unchanged, as in pysyncobj
+    # already a member: unchanged, as in pysyncobj
+    view.apply("add", member("a:1", "dc1", added_index=99))
     assert view.get("a:1") == member("a:1", "dc1")
     view.apply("rem", member("b:1", "dc2"))
     assert [m.node_id for m in view.members()] == ["dc1"]

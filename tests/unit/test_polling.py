@@ -22,8 +22,16 @@ def test_holds_for_polls_for_the_whole_window_when_the_predicate_holds() -> None
 def test_holds_for_fails_at_the_first_falsy_look_naming_what_broke() -> None:
     looks = iter([True, True, 0, True])
     started = time.monotonic()
-    with pytest.raises(AssertionError, match=r"the book to stay empty stopped holding .* saw 0; 3 orders"):
-        holds_for(lambda: next(looks), 10.0, "the book to stay empty", interval_s=0.01, describe=lambda: "3 orders")
+    with pytest.raises(
+        AssertionError, match=r"the book to stay empty stopped holding .* saw 0; 3 orders"
+    ):
+        holds_for(
+            lambda: next(looks),
+            10.0,
+            "the book to stay empty",
+            interval_s=0.01,
+            describe=lambda: "3 orders",
+        )
     assert time.monotonic() - started < 5.0
 
 

@@ -52,5 +52,7 @@ def test_a_narrow_condition_is_met_from_beyond_the_usual_band() -> None:
 
 
 def test_a_condition_no_port_meets_is_a_clear_error() -> None:
-    with pytest.raises(RuntimeError, match="no port outside the ephemeral range meets the condition"):
+    with pytest.raises(
+        RuntimeError, match="no port outside the ephemeral range meets the condition"
+    ):
         free_ports(1, accept=lambda port: False)

@@ -36,7 +36,9 @@ def test_a_won_round_is_forgotten_when_a_current_leader_is_heard_again() -> None
 def test_a_voter_that_heard_a_leader_recently_refuses() -> None:
     prevote = PreVote(STICKY_S)
     prevote.on_leader_contact(now=10.0)
-    ask = dict(candidate_term=5, candidate_log=(4, 100), my_term=4, my_log=(4, 100), is_leader=False)
+    ask = dict(
+        candidate_term=5, candidate_log=(4, 100), my_term=4, my_log=(4, 100), is_leader=False
+    )
     assert prevote.grants(10.2, **ask) is False  # type: ignore[arg-type]
     assert prevote.grants(10.3, **ask) is True  # type: ignore[arg-type]
 

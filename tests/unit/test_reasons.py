@@ -45,6 +45,7 @@ def test_every_reason_has_a_client_exception_of_the_same_camel_case_name(reason:
     base = errors.Refused if MEANING[reason] is Verdict.REFUSED else errors.Unavailable
     assert issubclass(cls, base)
     import coordinator.client as library
+
     assert getattr(library, name) is cls, f"coordinator.client does not export {name}"
 
 
@@ -83,7 +84,12 @@ def test_a_failed_call_raises_the_exception_of_its_reason(reason: str) -> None:
 
 
 def test_each_proposal_error_names_an_operating_reason_with_a_status() -> None:
-    for cls in (proposals.NoQuorum, proposals.OutcomeUnknown, proposals.Overloaded, proposals.MembershipRefused):
+    for cls in (
+        proposals.NoQuorum,
+        proposals.OutcomeUnknown,
+        proposals.Overloaded,
+        proposals.MembershipRefused,
+    ):
         assert cls.reason in STATUS_OF_REASON
         assert (cls.applied is None) is (MEANING[cls.reason] is Verdict.RETRY_MAYBE_APPLIED)
     assert STATUS_OF_REASON[Operating.NO_QUORUM] is grpc.StatusCode.UNAVAILABLE
@@ -108,13 +114,28 @@ def random_command(rng: random.Random, state: CoordinatorState) -> Any:
         lambda: c.Expire(epoch, rng.randint(0, 3)),
         lambda: c.Resign(engine, epoch, rng.choice(["", "e2", engine])),
         lambda: c.RequestHandoff(rng.choice(ENGINES)),
-        lambda: c.SubmitOrder(engine, epoch, order, rng.choice(["A", "B"]), "BTC", rng.choice(list(Side)),
-                              amount, price),
-        lambda: c.UpdateOrder(engine, epoch, order, rng.choice(list(OrderStatus)), rng.choice(["", "v1", "v2"])),
+        lambda: c.SubmitOrder(
+            engine,
+            epoch,
+            order,
+            rng.choice(["A", "B"]),
+            "BTC",
+            rng.choice(list(Side)),
+            amount,
+            price,
+        ),
+        lambda: c.UpdateOrder(
+            engine, epoch, order, rng.choice(list(OrderStatus)), rng.choice(["", "v1", "v2"])
+        ),
         lambda: c.CancelOrder(engine, epoch, order),
-        lambda: c.ReportFill(engine, epoch, rng.choice(["f1", "f2", "f3", "f4"]), order, amount, price),
-        lambda: c.SetRiskLimits(rng.choice(["", "A"]), "", RiskLimits(rng.choice([None, Decimal("1")]), None,
-                                                                       rng.choice([None, 1, 0]))),
+        lambda: c.ReportFill(
+            engine, epoch, rng.choice(["f1", "f2", "f3", "f4"]), order, amount, price
+        ),
+        lambda: c.SetRiskLimits(
+            rng.choice(["", "A"]),
+            "",
+            RiskLimits(rng.choice([None, Decimal("1")]), None, rng.choice([None, 1, 0])),
+        ),
         lambda: c.Halt(rng.choice(["", "ops"])),
         lambda: c.Resume(),
         lambda: c.Barrier(),
@@ -131,8 +152,25 @@ def test_every_command_is_refused_only_for_the_reasons_it_documents() -> None:
             now += rng.choice([1, 50, 400]) * 1_000_000
             result = state.apply(command, now)
             if isinstance(result, Refused):
-                assert result.reason in type(command).refusals, f"{command} refused with {result.reason}"
+                assert result.reason in type(command).refusals, (
+                    f"{command} refused with {result.reason}"
+                )
                 seen.setdefault(type(command), set()).add(result.reason)
-    for kind in (c.Campaign, c.KeepAlive, c.Expire, c.Resign, c.RequestHandoff, c.SubmitOrder, c.UpdateOrder,
-                 c.CancelOrder, c.ReportFill, c.SetRiskLimits, c.Halt, c.Resume, c.Barrier):
-        assert seen.get(kind, set()) == set(kind.refusals), f"{kind.__name__} documents a refusal never seen"
+    for kind in (
+        c.Campaign,
+        c.KeepAlive,
+        c.Expire,
+        c.Resign,
+        c.RequestHandoff,
+        c.SubmitOrder,
+        c.UpdateOrder,
+        c.CancelOrder,
+        c.ReportFill,
+        c.SetRiskLimits,
+        c.Halt,
+        c.Resume,
+        c.Barrier,
+    ):
+        assert seen.get(kind, set()) == set(kind.refusals), (
+            f"{kind.__name__} documents a refusal never seen"
+        )

@@ -34,22 +34,28 @@ def stops() -> Iterator[list[str]]:
     fatal.set_handler(previous)
 
 
-def test_an_unreadable_entry_is_an_invalid_command_refusal_not_an_exception(stops: list[str]) -> None:
+def test_an_unreadable_entry_is_an_invalid_command_refusal_not_an_exception(
+    stops: list[str],
+) -> None:
     state = ReplicatedState()
     result = state.apply(b"\x00\xffnot-a-command", 5)
     assert isinstance(result, Refused) and result.reason is Reason.INVALID_COMMAND
     assert stops == []
 
 
-def test_a_bug_in_the_core_stops_the_node_with_a_clear_message(stops: list[str],
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bug_in_the_core_stops_the_node_with_a_clear_message(
+    stops: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(self: CoordinatorState, command: object, issued_at_ns: int) -> NoReturn:
         raise AssertionError("open exposure went negative")
 
     monkeypatch.setattr(CoordinatorState, "apply", broken)
     with pytest.raises(NodeStopped):
         ReplicatedState().apply(encode(campaign(), 1), 42)
-    assert stops == ["state machine invariant broken at log entry 42: AssertionError('open exposure went negative')"]
+    assert stops == [
+        "state machine invariant broken at log entry 42: AssertionError('open exposure went "
+        "negative')"
+    ]
 
 
 def test_applied_grants_feed_the_lease_timer_and_wake_observers() -> None:
@@ -64,7 +70,7 @@ def test_applied_grants_feed_the_lease_timer_and_wake_observers() -> None:
     assert remaining is not None and 0 < remaining <= 500
 
 
-def test_an_observer_that_raises_after_an_apply_neither_raises_into_pysyncobj_nor_changes_the_result() -> None:
+def test_an_observer_that_raises_neither_raises_into_pysyncobj_nor_changes_the_result() -> None:
     """Issue 8, defect 9: `on_applied` (metrics) ran before pysyncobj advanced raftLastApplied;
     an exception there made pysyncobj apply the same entry again, on that node only."""
     state = ReplicatedState()
