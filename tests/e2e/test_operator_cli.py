@@ -69,6 +69,23 @@ def steady_writer(cluster: LocalCluster) -> Iterator[Writer]:
             yield writer
 
 
+def add_member(
+    cluster: LocalCluster, node: LocalNode, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`coordinator members add` for `node`, as an operator types it."""
+    return cli(
+        cluster,
+        "members",
+        "add",
+        node.node_id,
+        "--raft",
+        node.raft_address,
+        "--grpc",
+        node.grpc_address,
+        *args,
+    )
+
+
 def start_learner(cluster: LocalCluster) -> LocalNode:
     node = cluster.add_node_slot()
     node.extra_config = "join = true"
@@ -92,18 +109,7 @@ def test_a_fourth_node_joins_and_leaves_under_write_load_without_a_write_stall(
     with steady_writer(cluster) as writer:
         learner = start_learner(cluster)
         before = writer.committed
-        added = ok(
-            cli(
-                cluster,
-                "members",
-                "add",
-                learner.node_id,
-                "--raft",
-                learner.raft_address,
-                "--grpc",
-                learner.grpc_address,
-            )
-        )
+        added = ok(add_member(cluster, learner))
         assert f"{learner.node_id} is a voter" in added
         assert writer.committed > before, (
             "no write committed while the new node caught up and was promoted"
@@ -185,18 +191,7 @@ def test_adding_a_node_while_a_voter_is_down_is_refused_and_the_cluster_keeps_co
         f"the leader to notice {down} is gone",
     )
     learner = start_learner(cluster)
-    refused = cli(
-        cluster,
-        "members",
-        "add",
-        learner.node_id,
-        "--raft",
-        learner.raft_address,
-        "--grpc",
-        learner.grpc_address,
-        "--timeout",
-        "20",
-    )
+    refused = add_member(cluster, learner, "--timeout", "20")
     assert refused.returncode == 1, f"exit {refused.returncode}\n{refused.stdout}\n{refused.stderr}"
     assert "MEMBERSHIP_REFUSED" in refused.stderr and "members remove" in refused.stderr
     # the leader's own check, without the CLI's
@@ -217,18 +212,7 @@ def test_adding_a_node_while_a_voter_is_down_is_refused_and_the_cluster_keeps_co
     assert members == {"dc1", "dc2", "dc3"}
     # the documented way: remove the dead voter, then add
     ok(cli(cluster, "members", "remove", down))
-    out = ok(
-        cli(
-            cluster,
-            "members",
-            "add",
-            learner.node_id,
-            "--raft",
-            learner.raft_address,
-            "--grpc",
-            learner.grpc_address,
-        )
-    )
+    out = ok(add_member(cluster, learner))
     assert f"{learner.node_id} is a voter" in out
 
 
@@ -486,18 +470,7 @@ def test_a_voter_that_lost_its_data_is_not_promoted_from_its_old_membership(
 
     cluster = make_cluster().start()
     learner = start_learner(cluster)
-    ok(
-        cli(
-            cluster,
-            "members",
-            "add",
-            learner.node_id,
-            "--raft",
-            learner.raft_address,
-            "--grpc",
-            learner.grpc_address,
-        )
-    )
+    ok(add_member(cluster, learner))
     cluster.kill(learner.node_id)
     shutil.rmtree(learner.data_dir)
     cluster.start_node(learner.node_id)
@@ -508,16 +481,5 @@ def test_a_voter_that_lost_its_data_is_not_promoted_from_its_old_membership(
     )
     assert cluster.status(learner.node_id).role == admin_pb2.LEARNER
     ok(cli(cluster, "members", "remove", learner.node_id))
-    out = ok(
-        cli(
-            cluster,
-            "members",
-            "add",
-            learner.node_id,
-            "--raft",
-            learner.raft_address,
-            "--grpc",
-            learner.grpc_address,
-        )
-    )
+    out = ok(add_member(cluster, learner))
     assert f"{learner.node_id} is a voter" in out

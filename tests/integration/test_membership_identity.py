@@ -55,6 +55,21 @@ def refused(node: CoordinatorSyncObj) -> int:
     return int(node._SyncObj__transport.foreign_peers_refused)  # type: ignore[attr-defined]
 
 
+def learner_at(
+    tmp_path: Path, address: str, cluster: InProcessCluster, floors: list[int]
+) -> CoordinatorSyncObj:
+    """The learner dc4 of this cluster at `address`, recording the learner floors it is given."""
+    return node_at(
+        tmp_path / "dc4",
+        address,
+        "dc4",
+        cluster.nodes,
+        cluster.nodes[0].cluster_id,
+        learner=True,
+        floors=floors,
+    )
+
+
 def test_a_node_of_another_cluster_that_holds_the_secret_is_refused(
     cluster: InProcessCluster, tmp_path: Path
 ) -> None:
@@ -101,15 +116,7 @@ def test_a_learner_whose_add_entry_was_compacted_away_is_still_promoted(
     leader.propose(Barrier(), 5)
     address = f"127.0.0.1:{free_ports(1)[0]}"
     floors: list[int] = []
-    learner = node_at(
-        tmp_path / "dc4",
-        address,
-        "dc4",
-        cluster.nodes,
-        cluster.nodes[0].cluster_id,
-        learner=True,
-        floors=floors,
-    )
+    learner = learner_at(tmp_path, address, cluster, floors)
     wait_until(lambda: floors or None, 10, "the learner's first AppendEntries")
     learner.destroy_synchronous()  # it falls behind while the change commits and is compacted
     leader.change_membership("add", make_node(address, "dc4", "127.0.0.1:1"), 10)
@@ -120,15 +127,7 @@ def test_a_learner_whose_add_entry_was_compacted_away_is_still_promoted(
         15,
         "the leader to compact the add entry away",
     )
-    again = node_at(
-        tmp_path / "dc4",
-        address,
-        "dc4",
-        cluster.nodes,
-        cluster.nodes[0].cluster_id,
-        learner=True,
-        floors=floors,
-    )
+    again = learner_at(tmp_path, address, cluster, floors)
     try:
         wait_until(
             lambda: again.raftLastApplied > add_index or None,
@@ -191,15 +190,7 @@ def test_a_learner_added_before_it_first_heard_from_the_leader_is_promoted(
             else real_on_message(self, node, message)
         ),
     )
-    learner = node_at(
-        tmp_path / "dc4",
-        address,
-        "dc4",
-        cluster.nodes,
-        cluster.nodes[0].cluster_id,
-        learner=True,
-        floors=floors,
-    )
+    learner = learner_at(tmp_path, address, cluster, floors)
     try:
         leader.change_membership("add", make_node(address, "dc4", "127.0.0.1:1"), 10)
         deaf.clear()
