@@ -207,3 +207,50 @@ def test_the_asyncio_session_campaigns_trades_and_hands_over(make_cluster: MakeC
     first, second, inherited = asyncio.run(scenario())
     assert (first, second) == (1, 2)
     assert inherited == ["ord-1", "-2"]
+
+
+class AsyncLoseFirstSubmitResponse(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """The asyncio twin of LoseFirstSubmitResponse: the first SubmitOrder is applied, and its
+    answer is lost on the way back."""
+
+    def __init__(self) -> None:
+        self.lost = 0
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        call = await continuation(details, request)
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        if method.endswith("/SubmitOrder") and self.lost == 0:
+            await call  # the coordinator applied it...
+            self.lost += 1
+            raise grpc.aio.AioRpcError(  # ...but the answer is lost
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.aio.Metadata(),
+                grpc.aio.Metadata(),
+                details="connection reset before the response arrived",
+            )
+        return call
+
+
+def test_the_asyncio_client_has_the_blocking_clients_interceptors_reads_and_status(
+    make_cluster: MakeCluster,
+) -> None:
+    """Parity (issue 9): interceptors, get_order and status work on the asyncio client as on the
+    blocking one, and a lost answer is retried into exactly one order."""
+    cluster = make_cluster().start()
+
+    async def scenario() -> tuple[int, bool, str, str, list[str]]:
+        interceptor = AsyncLoseFirstSubmitResponse()
+        async with AsyncCoordinatorClient(
+            cluster.addresses(), interceptors=[interceptor]
+        ) as client:
+            async with AsyncEngineSession(client, "eng-a", ttl_ms=2000) as session:
+                assert await session.wait_active(10) and session.active
+                result = await session.submit_order("ord-1", "A1", "BTC-USD", Side.BUY, "1", "100")
+            order = await client.get_order("ord-1")
+            status = await client.status(cluster.addresses()[0])
+            orders = [o.client_order_id for o in await client.orders()]
+        return interceptor.lost, result.duplicate, order.client_order_id, status.node_id, orders
+
+    lost, duplicate, order_id, node_id, orders = asyncio.run(scenario())
+    assert (lost, duplicate, order_id) == (1, True, "ord-1")
+    assert node_id == "dc1" and orders == ["ord-1"]
