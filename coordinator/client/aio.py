@@ -197,11 +197,11 @@ class AsyncEngineSession:
     ) -> None:
         self.client = client
         self.engine_id = engine_id
-        self.core = policy.SessionCore.for_ttl(engine_id, ttl_ms, margin_ms)
-        self._requested_ttl_ms = ttl_ms
+        self.core = policy.SessionCore.for_ttl(
+            engine_id, ttl_ms, margin_ms, rejoin_after_demotion=rejoin_after_demotion
+        )
         self._on_elected = on_elected
         self._on_demoted = on_demoted
-        self._rejoin = rejoin_after_demotion
         self._on_handoff: Callback = on_handoff or (lambda to: self.resign(successor_engine_id=to))
         self._wake = asyncio.Event()
         self._lease_granted = asyncio.Event()
@@ -350,7 +350,9 @@ class AsyncEngineSession:
                 await asyncio.sleep(0.05)
 
     async def _campaign(self) -> None:
-        request = policy.campaign_request(self.engine_id, self._requested_ttl_ms, uuid.uuid4().hex)
+        request = policy.campaign_request(
+            self.engine_id, self.core.requested_ttl_ms, uuid.uuid4().hex
+        )
         sent = time.monotonic_ns()
         try:
             response, sent = await self.client.call_timed(
@@ -438,7 +440,6 @@ class AsyncEngineSession:
     async def _demote(
         self, reason: str, *, rejoin: bool | None = None, epoch: int | None = None
     ) -> None:
-        rejoin = self._rejoin if rejoin is None else rejoin
         was_active = self.core.demote(reason, time.monotonic_ns(), rejoin=rejoin, epoch=epoch)
         self._wake.set()
         if was_active:

@@ -222,10 +222,16 @@ class SessionCore:
     last_epoch_held: int = 0
     demotions: list[str] = field(default_factory=list)
     handoff_seen: tuple[int, str] | None = None
+    requested_ttl_ms: int = 0  # what each campaign asks for (ttl_ms is what was granted)
+    rejoin_after_demotion: bool = True  # campaign again after losing the role
 
     @staticmethod
     def for_ttl(
-        engine_id: str, ttl_ms: int, margin_ms: int | None = None, keepalives_per_ttl: int = 5
+        engine_id: str,
+        ttl_ms: int,
+        margin_ms: int | None = None,
+        keepalives_per_ttl: int = 5,
+        rejoin_after_demotion: bool = True,
     ) -> SessionCore:
         """Defaults: keep-alive 5 times per TTL; margin a fifth of the TTL (at least 20 ms)."""
         margin = margin_ms if margin_ms is not None else max(20, ttl_ms // 5)
@@ -236,6 +242,8 @@ class SessionCore:
             margin,
             max(10, ttl_ms // keepalives_per_ttl),
             campaign_retry_ms=max(20, ttl_ms // 4),
+            requested_ttl_ms=ttl_ms,
+            rejoin_after_demotion=rejoin_after_demotion,
         )
 
     # ------------------------------------------------------------------ decisions
@@ -371,14 +379,15 @@ class SessionCore:
         self.next_keepalive_ns = now_ns + min(self.keepalive_interval_ms, 50) * MS
 
     def demote(
-        self, reason: str, now_ns: int, *, rejoin: bool = True, epoch: int | None = None
+        self, reason: str, now_ns: int, *, rejoin: bool | None = None, epoch: int | None = None
     ) -> bool:
         """Leaves ACTIVE. Returns True if the session was active (fire on_demoted once). With
         `epoch`, only if that is still the epoch held: a refusal of a call made under an earlier
-        epoch must not demote a newer grant."""
+        epoch must not demote a newer grant. `rejoin` defaults to `rejoin_after_demotion`."""
         if epoch is not None and epoch != self.epoch:
             return False
         was_active = self.state is SessionState.ACTIVE
+        rejoin = self.rejoin_after_demotion if rejoin is None else rejoin
         self.state = SessionState.STANDBY if rejoin else SessionState.PASSIVE
         self.valid_until_ns = 0
         self.next_campaign_ns = now_ns + (self.campaign_retry_ms * MS if was_active else 0)

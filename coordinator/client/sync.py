@@ -206,11 +206,11 @@ class EngineSession:
         drain, then call `resign(to_engine_id)`. Without it the session resigns at once."""
         self.client = client
         self.engine_id = engine_id
-        self.core = policy.SessionCore.for_ttl(engine_id, ttl_ms, margin_ms)
-        self._requested_ttl_ms = ttl_ms
+        self.core = policy.SessionCore.for_ttl(
+            engine_id, ttl_ms, margin_ms, rejoin_after_demotion=rejoin_after_demotion
+        )
         self._on_elected = on_elected
         self._on_demoted = on_demoted
-        self._rejoin = rejoin_after_demotion
         self._on_handoff = on_handoff or (lambda to: self.resign(successor_engine_id=to))
         self._lock = threading.RLock()
         self._wake = threading.Event()
@@ -366,7 +366,9 @@ class EngineSession:
                 self._closed.wait(0.05)
 
     def _campaign(self) -> None:
-        request = policy.campaign_request(self.engine_id, self._requested_ttl_ms, uuid.uuid4().hex)
+        request = policy.campaign_request(
+            self.engine_id, self.core.requested_ttl_ms, uuid.uuid4().hex
+        )
         sent = time.monotonic_ns()
         try:
             response, sent = self.client.call_timed(
@@ -461,7 +463,6 @@ class EngineSession:
 
     def _demote(self, reason: str, *, rejoin: bool | None = None, epoch: int | None = None) -> None:
         with self._lock:
-            rejoin = self._rejoin if rejoin is None else rejoin
             was_active = self.core.demote(reason, time.monotonic_ns(), rejoin=rejoin, epoch=epoch)
         self._wake.set()
         if was_active:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
 
-from coordinator.core.commands import RequestHandoff
+from coordinator.core.commands import Command, RequestHandoff
 from coordinator.core.model import Leadership
 from coordinator.core.refusals import InvalidCommand, Operating, Reason
-from coordinator.core.results import Ack, CampaignResult, FillResult, LeaseResult
+from coordinator.core.results import Ack, CampaignResult, FillResult, LeaseResult, OrderResult
 from coordinator.core.validation import check_id
 from coordinator.replication.membership import refuse_add, refuse_remove
 from coordinator.replication.raft import (
@@ -74,41 +74,32 @@ class EngineService(engine_pb2_grpc.EngineServicer):
     def SubmitOrder(
         self, request: engine_pb2.SubmitOrderRequest, context: grpc.ServicerContext
     ) -> Any:
-        return self._p.write(
-            context,
-            "Engine/SubmitOrder",
-            request,
-            commands.submit_order,
-            lambda r: engine_pb2.SubmitOrderResponse(
-                order=records.order_to_wire(r.order), duplicate=r.duplicate
-            ),
-        )
+        return self._order_write(context, "SubmitOrder", request, commands.submit_order)
 
     def UpdateOrder(
         self, request: engine_pb2.UpdateOrderRequest, context: grpc.ServicerContext
     ) -> Any:
-        return self._p.write(
-            context,
-            "Engine/UpdateOrder",
-            request,
-            commands.update_order,
-            lambda r: engine_pb2.UpdateOrderResponse(
-                order=records.order_to_wire(r.order), duplicate=r.duplicate
-            ),
-        )
+        return self._order_write(context, "UpdateOrder", request, commands.update_order)
 
     def CancelOrder(
         self, request: engine_pb2.CancelOrderRequest, context: grpc.ServicerContext
     ) -> Any:
-        return self._p.write(
-            context,
-            "Engine/CancelOrder",
-            request,
-            commands.cancel_order,
-            lambda r: engine_pb2.CancelOrderResponse(
-                order=records.order_to_wire(r.order), duplicate=r.duplicate
-            ),
-        )
+        return self._order_write(context, "CancelOrder", request, commands.cancel_order)
+
+    def _order_write(
+        self,
+        context: grpc.ServicerContext,
+        method: str,
+        request: Any,
+        to_command: Callable[[Any], Command],
+    ) -> Any:
+        """An order write whose response is the order as it now stands, and `duplicate`."""
+        response = getattr(engine_pb2, f"{method}Response")
+
+        def render(r: OrderResult) -> Any:
+            return response(order=records.order_to_wire(r.order), duplicate=r.duplicate)
+
+        return self._p.write(context, f"Engine/{method}", request, to_command, render)
 
     def ReportFill(
         self, request: engine_pb2.ReportFillRequest, context: grpc.ServicerContext
