@@ -150,13 +150,7 @@ class ChaosEngine:
         elif roll < 0.7:
             self._call("cancel", epoch, cid, lambda: self.session.cancel_order(cid))
         elif roll < 0.78 and not order.filled_quantity:
-            self._call(
-                "update",
-                epoch,
-                cid,
-                lambda: self.session.update_order(cid, OrderStatus.CANCELED, f"V-{cid}"),
-                status="CANCELED",
-            )
+            self._venue_canceled(epoch, cid)
         else:
             remaining = order.remaining_quantity
             quantity = str(min(remaining, 1)) if self.random.random() < 0.7 else str(remaining)
@@ -242,16 +236,20 @@ class ChaosEngine:
         if result is None:
             return 0
         if result.order.status is OrderStatus.PENDING_NEW:
-            self._call(
-                "update",
-                epoch,
-                cid,
-                lambda: self.session.update_order(cid, OrderStatus.CANCELED, f"V-{cid}"),
-                status="CANCELED",
-            )
+            self._venue_canceled(epoch, cid)
         return 1
 
     # ------------------------------------------------------------------ one call
+
+    def _venue_canceled(self, epoch: int, cid: str) -> None:
+        """The venue confirms a cancel of `cid` (an UpdateOrder to CANCELED), recorded."""
+        self._call(
+            "update",
+            epoch,
+            cid,
+            lambda: self.session.update_order(cid, OrderStatus.CANCELED, f"V-{cid}"),
+            status="CANCELED",
+        )
 
     def _call(
         self, op: str, epoch: int, key: str, action: Any, **fields: Any

@@ -69,6 +69,16 @@ def steady_writer(cluster: LocalCluster) -> Iterator[Writer]:
             yield writer
 
 
+def wait_until_disconnected(cluster: LocalCluster, node_id: str) -> None:
+    """Until `coordinator members list` shows the leader no longer connected to `node_id`."""
+
+    def disconnected() -> bool:
+        members = json.loads(ok(cli(cluster, "members", "list", "--json")))
+        return not any(m["node_id"] == node_id and m["connected_to_leader"] for m in members)
+
+    wait_until(disconnected, 15, f"the leader to notice {node_id} is gone")
+
+
 def add_member(
     cluster: LocalCluster, node: LocalNode, *args: str
 ) -> subprocess.CompletedProcess[str]:
@@ -149,16 +159,7 @@ def test_a_removal_that_would_leave_no_reachable_majority_is_refused(
     leader = cluster.wait_for_leader()
     down, healthy = [n for n in cluster.nodes if n != leader]
     cluster.kill(down)
-    wait_until(
-        lambda: (
-            not any(
-                m["node_id"] == down and m["connected_to_leader"]
-                for m in json.loads(ok(cli(cluster, "members", "list", "--json")))
-            )
-        ),
-        15,
-        f"the leader to notice {down} is gone",
-    )
+    wait_until_disconnected(cluster, down)
     refused = cli(cluster, "members", "remove", healthy)
     assert refused.returncode == 1
     assert "MEMBERSHIP_REFUSED" in refused.stderr and "majority" in refused.stderr
@@ -180,16 +181,7 @@ def test_adding_a_node_while_a_voter_is_down_is_refused_and_the_cluster_keeps_co
     leader = cluster.wait_for_leader()
     down = next(n for n in cluster.nodes if n != leader)
     cluster.kill(down)
-    wait_until(
-        lambda: (
-            not any(
-                m["node_id"] == down and m["connected_to_leader"]
-                for m in json.loads(ok(cli(cluster, "members", "list", "--json")))
-            )
-        ),
-        15,
-        f"the leader to notice {down} is gone",
-    )
+    wait_until_disconnected(cluster, down)
     learner = start_learner(cluster)
     refused = add_member(cluster, learner, "--timeout", "20")
     assert refused.returncode == 1, f"exit {refused.returncode}\n{refused.stdout}\n{refused.stderr}"
