@@ -108,7 +108,9 @@ class CoordinatorNode:
         )
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="grpc"),
-            options=CHANNEL_OPTIONS,
+            # grpcio sets SO_REUSEPORT by default: a second node on a taken port would share it
+            # and split the engines between them. Bind exclusively, so start-up fails instead.
+            options=[*CHANNEL_OPTIONS, ("grpc.so_reuseport", 0)],
         )
         engine = EngineService(self._pipeline, c.node_id, self.stopping)
         admin = AdminService(self._pipeline, c.node_id, self.started_at)

@@ -373,6 +373,41 @@ def test_audit_export_lists_every_state_change_with_its_outcome(
     assert all(
         e["issued_at_ns"] > 0 for e in entries if e["command"] not in ("raft_noop", "membership")
     )
+    # issue 14, item 3: an incremental export knows every outcome too (the help's own example)
+    since = next(e["index"] for e in entries if e["command"] == "SubmitOrder")
+    tail = [
+        json.loads(line)
+        for line in ok(cli(cluster, "audit", "export", "--from", str(since))).splitlines()
+    ]
+    assert tail[0]["index"] == since and all(
+        e["outcome"]
+        for e in tail
+        if e["command"] in ("SubmitOrder", "Campaign", "KeepAlive", "Resign")
+    ), tail
+    stale = [e["fields"]["client_order_id"] for e in tail if e["outcome"] == "STALE_EPOCH"]
+    assert stale == ["late"]
+
+
+def test_a_node_started_on_a_grpc_port_already_in_use_exits_2_naming_it(
+    make_cluster: MakeCluster, tmp_path: Path
+) -> None:
+    """Issue 14, item 1: grpcio sets SO_REUSEPORT by default, so a second node started on a live
+    node's gRPC port shared it, and `status` against that address alternated between the cluster
+    and the lone node. The port is bound exclusively: the second node fails to start."""
+    cluster = make_cluster().start()
+    taken = cluster.nodes["dc1"].grpc_address
+    stray = tmp_path / "stray.toml"
+    stray.write_text(
+        f'[node]\nid = "stray"\ngrpc_address = "{taken}"\n'
+        f'raft_address = "127.0.0.1:{free_ports(1)[0]}"\ndata_dir = "{tmp_path / "data"}"\n'
+        'cluster_secret = "0123456789abcdef0123456789abcdef"\n'
+    )
+    result = cli(None, "serve", "--config", str(stray), "--bootstrap", timeout_s=60)
+    assert result.returncode == 2, f"exit {result.returncode}\n{result.stderr[-2000:]}"
+    assert taken in result.stderr and "Traceback" not in result.stderr, result.stderr
+    for _ in range(10):  # every new connection to that port still reaches dc1
+        with CoordinatorClient([taken]) as client:
+            assert client.status(taken).node_id == "dc1"
 
 
 def test_a_broken_config_exits_2_and_names_the_bad_key(tmp_path: Path) -> None:
