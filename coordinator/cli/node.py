@@ -89,9 +89,13 @@ def config_check(path: Path) -> None:
       coordinator config check /etc/coordinator/node.toml
     """
     from coordinator import config as node_config
+    from coordinator.server import datadir
 
     try:
         cfg = node_config.load(path, environ={})
+        data_dir_problem = datadir.unusable(cfg.data_dir)
+        if data_dir_problem is not None:
+            raise node_config.ConfigError([f"node.data_dir: {data_dir_problem}"])
     except node_config.ConfigError as exc:
         click.echo(f"{path}: {len(exc.problems)} problem(s):", err=True)
         for problem in exc.problems:

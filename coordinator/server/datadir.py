@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,24 @@ def prepare(data_dir: Path, node_id: str, *, bootstrap: bool, join: bool) -> Non
             )
         data_dir.mkdir(parents=True, exist_ok=True)
         update(data_dir, node_id=node_id, format=1)
-    except PermissionError as exc:
-        raise DataDirError(f"data_dir {data_dir} is not accessible: {exc.strerror}") from exc
+    except OSError as exc:
+        problem = unusable(data_dir) or exc.strerror
+        raise DataDirError(f"data_dir {data_dir} cannot be created or written: {problem}") from exc
+
+
+def unusable(data_dir: Path) -> str | None:
+    """Why a node could not create or write `data_dir`, or None if it can (for `config check`,
+    and to name the problem when creating it fails)."""
+    if data_dir.exists():
+        if not data_dir.is_dir():
+            return f"{data_dir} is not a directory"
+        return None if os.access(data_dir, os.W_OK | os.X_OK) else f"{data_dir} cannot be written"
+    ancestor = next((p for p in data_dir.parents if p.exists()), None)
+    if ancestor is None or not ancestor.is_dir():
+        return f"{ancestor} is not a directory, so {data_dir} cannot be created below it"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"{ancestor} cannot be written, so {data_dir} cannot be created"
+    return None
 
 
 def read(data_dir: Path) -> dict[str, Any]:

@@ -410,6 +410,26 @@ def test_a_node_started_on_a_grpc_port_already_in_use_exits_2_naming_it(
             assert client.status(taken).node_id == "dc1"
 
 
+def test_a_data_dir_that_cannot_be_created_exits_2_with_one_line(tmp_path: Path) -> None:
+    """Issue 14, item 5: `serve` printed a NotADirectoryError traceback and exited 1, and
+    `config check` passed the same file."""
+    (tmp_path / "a-file").write_text("x")
+    config = tmp_path / "node.toml"
+    config.write_text(
+        f'[node]\nid = "dc1"\ngrpc_address = "127.0.0.1:{free_ports(1)[0]}"\n'
+        f'raft_address = "127.0.0.1:{free_ports(1)[0]}"\n'
+        f'data_dir = "{tmp_path / "a-file" / "data"}"\n'
+        'cluster_secret = "0123456789abcdef0123456789abcdef"\n'
+    )
+    for args in (
+        ["config", "check", str(config)],
+        ["serve", "--config", str(config), "--bootstrap"],
+    ):
+        result = cli(None, *args, timeout_s=60)
+        assert result.returncode == 2, f"{args}: exit {result.returncode}\n{result.stderr}"
+        assert "Traceback" not in result.stderr and "a-file" in result.stderr, result.stderr
+
+
 def test_a_broken_config_exits_2_and_names_the_bad_key(tmp_path: Path) -> None:
     bad = tmp_path / "node.toml"
     bad.write_text(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,25 @@ def test_the_identity_file_is_json_with_sorted_keys(tmp_path: Path) -> None:
         "voter": True,
     }
     assert datadir.is_voter(tmp_path / "d")
+
+
+def test_a_data_dir_that_cannot_be_created_is_named_not_a_traceback(tmp_path: Path) -> None:
+    """Issue 14, item 5: a data_dir below a regular file raised NotADirectoryError from mkdir."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(DataDirError, match=f"data_dir {blocker / 'data'} cannot be created"):
+        datadir.prepare(blocker / "data", "dc1", bootstrap=True, join=False)
+    assert "not a directory" in (datadir.unusable(blocker / "data") or "")
+
+
+def test_unusable_names_what_is_wrong_with_a_data_dir_before_any_start(tmp_path: Path) -> None:
+    assert datadir.unusable(tmp_path / "new" / "deeper") is None  # creatable
+    (tmp_path / "file").write_text("x")
+    assert "is not a directory" in (datadir.unusable(tmp_path / "file") or "")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        if os.geteuid() != 0:  # root may write anywhere; the check is for everyone else
+            assert "cannot be written" in (datadir.unusable(locked / "data") or "")
+    finally:
+        locked.chmod(0o700)
