@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 
 from chaos.runner import SCENARIOS, run_all, run_one
+from chaos.toxiproxy import ToxiproxyUnavailable, find_server_binary
+
+USAGE_ERROR = 2  # bad input, the same code as the coordinator CLI's
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,12 +36,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "scenarios":
         print("\n".join(["mixed", "all", *SCENARIOS]))
         return 0
-    seed = args.seed if args.seed is not None else random.randrange(2**31)
-    args.out.mkdir(parents=True, exist_ok=True)
-    if args.scenario == "all":
-        reports = run_all(seed, args.duration, args.out)
-    else:
-        reports = [run_one(args.scenario, seed, args.duration, args.out)]
+    if args.scenario not in ("mixed", "all", *SCENARIOS):
+        return refuse(
+            f"unknown scenario {args.scenario!r}; choose mixed, all or one of: "
+            f"{', '.join(SCENARIOS)}"
+        )
+    try:
+        find_server_binary()  # before anything is created or started
+        seed = args.seed if args.seed is not None else random.randrange(2**31)
+        args.out.mkdir(parents=True, exist_ok=True)
+        if args.scenario == "all":
+            reports = run_all(seed, args.duration, args.out)
+        else:
+            reports = [run_one(args.scenario, seed, args.duration, args.out)]
+    except ToxiproxyUnavailable as exc:
+        return refuse(str(exc).splitlines()[0])
     if args.json_out is not None:
         args.json_out.write_text(
             json.dumps([r.__dict__ for r in reports], indent=2, default=str) + "\n"
@@ -49,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         + (f"; failed: {failed}" if failed else "")
     )
     return 0 if not failed else 1
+
+
+def refuse(problem: str) -> int:
+    print(f"python -m chaos: {problem}", file=sys.stderr)
+    return USAGE_ERROR
 
 
 if __name__ == "__main__":
