@@ -413,6 +413,15 @@ class Demo:
         return passed
 
 
+def wait_for_stop_signal() -> None:
+    """Returns on SIGTERM or SIGINT (Ctrl-C), so that the caller stops the cluster it kept."""
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+
+
 def main(
     orders: int = 300,
     ttl_ms: int = 500,
@@ -434,12 +443,7 @@ def main(
                 f"COORDINATOR_CLUSTER={','.join(demo.cluster.addresses())}\n  coordinator status\n"
             )
             out.flush()
-            signal.signal(signal.SIGTERM, lambda *_: demo._stop.set())
-            try:
-                while True:
-                    time.sleep(1)
-            except KeyboardInterrupt:
-                pass
+            wait_for_stop_signal()
     except Exception as exc:
         out.write(f"\nthe demo failed: {exc}\nfiles in {base}\n")
         out.write(demo.cluster.log_tails(15) + "\n")
