@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import click
 
@@ -78,7 +77,8 @@ def engines_handoff(ops: Operator, to_engine: str, timeout_s: float) -> None:
             f"  asked {requested.holder_id} (epoch {requested.epoch}) to hand off to {to_engine}"
         )
     stop_watch = threading.Event()
-    deadline = time.monotonic() + timeout_s
+    timer = threading.Timer(timeout_s, stop_watch.set)  # the wait ends on time, events or not
+    timer.start()
     released_ns = granted_ns = 0
     try:
         for event in ops.client.observe(stop=stop_watch):
@@ -87,12 +87,14 @@ def engines_handoff(ops: Operator, to_engine: str, timeout_s: float) -> None:
             if event.holder_id == to_engine and event.epoch > requested.epoch:
                 granted_ns = event.changed_at_ns
                 break
-            if time.monotonic() > deadline:
-                raise Unavailable(
-                    f"{to_engine} was not granted within {timeout_s:.0f}s (is it running?)", False
-                )
     finally:
+        timer.cancel()
         stop_watch.set()
+    if not granted_ns:
+        raise Unavailable(
+            f"{to_engine} was not granted within {timeout_s:.0f}s (is it running and campaigning?)",
+            False,
+        )
     gap_ms = (granted_ns - released_ns) / 1e6 if released_ns else None
     ops.emit(
         {"from": requested.holder_id, "to": to_engine, "gap_ms": gap_ms},

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -294,6 +295,25 @@ def test_a_planned_handoff_grants_the_named_engine_next(make_cluster: MakeCluste
     finally:
         for session in (a, b, c):
             session.close()
+
+
+def test_a_handoff_to_an_engine_that_never_campaigns_ends_at_its_timeout(
+    make_cluster: MakeCluster,
+) -> None:
+    """Issue 14, item 2 (its wait): with a mistyped --to, nobody is granted and no leadership
+    event follows the release, and the command ignored --timeout (it hung for 10 min 42 s). It
+    now ends at its timeout with exit 3 and says why."""
+    cluster = make_cluster().start()
+    with EngineSession(CoordinatorClient(cluster.addresses()), "eng-a", ttl_ms=3000) as a:
+        assert a.wait_active(10)
+        started = time.monotonic()
+        result = cli(
+            cluster, "engines", "handoff", "--to", "eng-typo", "--timeout", "3", timeout_s=60
+        )
+        took = time.monotonic() - started
+    assert result.returncode == 3, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert "eng-typo was not granted within 3s" in result.stderr, result.stderr
+    print(f"engines handoff --timeout 3 returned after {took:.1f} s")
 
 
 def test_json_output_parses_for_every_read_command(make_cluster: MakeCluster) -> None:
