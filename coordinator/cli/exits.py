@@ -14,7 +14,9 @@ class ExitCode(IntEnum):
     OK = 0
     # the cluster said no: a refusal reason (STALE_EPOCH, MEMBERSHIP_REFUSED, ...)
     REFUSED = 1
-    USAGE = 2  # a bad flag, argument or config file
+    # a bad flag, argument, address or config file, or a field the cluster found malformed
+    # (INVALID_COMMAND)
+    USAGE = 2
     UNAVAILABLE = 3  # no node answered, no Raft leader (no quorum), or a wait timed out
 
 

@@ -21,6 +21,7 @@ import grpc
 
 from coordinator.cli.exits import ExitCode
 from coordinator.client import CoordinatorClient, Refused, RetryPolicy, Unavailable
+from coordinator.core.refusals import Reason
 from coordinator.replication.roles import Role
 from coordinator.v1 import admin_pb2, admin_pb2_grpc
 
@@ -106,7 +107,9 @@ def operator() -> Iterator[Operator]:
             + (f" (field: {exc.field})" if exc.field else ""),
             err=True,
         )
-        sys.exit(ExitCode.REFUSED)
+        # a malformed field is bad input (the operator's to fix), not the cluster saying no
+        malformed = exc.reason == Reason.INVALID_COMMAND
+        sys.exit(ExitCode.USAGE if malformed else ExitCode.REFUSED)
     except Unavailable as exc:
         click.echo(f"cluster unavailable: {exc}", err=True)
         sys.exit(ExitCode.UNAVAILABLE)

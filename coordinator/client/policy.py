@@ -512,6 +512,10 @@ def parse_addresses(addresses: str | Sequence[str]) -> list[str]:
     cleaned = [a.strip() for a in items if a.strip()]
     if not cleaned:
         raise ValueError("at least one coordinator gRPC address is required (host:port)")
+    for address in cleaned:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{address!r} is not a gRPC address: expected host:port, port 1-65535")
     return cleaned
 
 

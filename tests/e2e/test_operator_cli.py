@@ -450,6 +450,26 @@ def test_a_data_dir_that_cannot_be_created_exits_2_with_one_line(tmp_path: Path)
         assert "Traceback" not in result.stderr and "a-file" in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize("cluster_arg", ["foo", "127.0.0.1:99999", "127.0.0.1:", ":7001"])
+def test_a_malformed_cluster_address_is_bad_input_not_an_unavailable_cluster(
+    cluster_arg: str,
+) -> None:
+    """Issue 14, item 7: `--cluster foo` or a port of 99999 exited 3 ("unavailable")."""
+    result = cli(None, "status", "--cluster", cluster_arg, timeout_s=60)
+    assert result.returncode == 2, f"exit {result.returncode}\n{result.stderr}"
+    assert repr(cluster_arg.split(",")[0]) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_malformed_limits_are_bad_input_not_a_refusal(make_cluster: MakeCluster) -> None:
+    """Issue 14, item 7: `risk set` with -5, 1e400 or NaN exited 1 ("refused by the cluster")."""
+    cluster = make_cluster().start()
+    for value in ("-5", "1e400", "NaN"):
+        result = cli(cluster, "risk", "set", "--account", "A1", "--position-max", value)
+        assert result.returncode == 2, f"{value}: exit {result.returncode}\n{result.stderr}"
+        assert "position_max" in result.stderr, result.stderr
+    assert json.loads(ok(cli(cluster, "risk", "show", "--json"))) == []
+
+
 def test_a_broken_config_exits_2_and_names_the_bad_key(tmp_path: Path) -> None:
     bad = tmp_path / "node.toml"
     bad.write_text(
