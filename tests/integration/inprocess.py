@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from pysyncobj.node import TCPNode
 
-from coordinator.core.commands import Campaign, SubmitOrder
+from coordinator.core.commands import Barrier, Campaign, SubmitOrder
 from coordinator.core.model import Side
+from coordinator.core.results import Result
 from coordinator.localcluster import wait_until
 from coordinator.ports import free_ports
 from coordinator.replication.journal import RocksJournal
-from coordinator.replication.raft import RaftSettings
+from coordinator.replication.raft import NoQuorum, RaftSettings
 from coordinator.replication.state import ReplicatedState
 from coordinator.replication.syncobj_patch import CoordinatorSyncObj, make_node
 from coordinator.replication.transport import CoordinatorTransport
@@ -119,6 +120,19 @@ class InProcessCluster:
             return None
 
         return wait_until(same, timeout_s, "every node at the same applied index and digest")
+
+    def commit_barrier(self, timeout_s: float = 15.0) -> Result:
+        """Commits a Barrier through whichever node leads: the cluster still commits. A leader
+        that steps down between being found and proposing (an election on a busy machine)
+        answers NoQuorum; the barrier is then proposed again to the next leader."""
+
+        def commit() -> Result | None:
+            try:
+                return self.leader(timeout_s).propose(Barrier(), 5)
+            except NoQuorum:
+                return None
+
+        return wait_until(commit, timeout_s, "a barrier committed by the cluster")
 
     def close(self) -> None:
         for node in self.nodes:

@@ -101,7 +101,7 @@ def test_a_node_of_another_cluster_that_holds_the_secret_is_refused(
             assert refused(refuser) > 0, (
                 f"{refuser.identity.address} accepted a connection from another cluster"
             )
-        assert cluster.leader().propose(Barrier(), 5) is not None
+        assert cluster.commit_barrier() is not None
     finally:
         impostor.destroy_synchronous()
 

@@ -194,8 +194,7 @@ def test_the_raft_port_never_unpickles_bytes_from_an_unauthenticated_peer(
         with contextlib.suppress(TimeoutError):
             connection.recv(10)
     holds_for(lambda: not marker.exists(), 0.3, "the payload to stay unpickled (no file written)")
-    leader = cluster.leader()
-    assert leader.propose(Barrier(), 5) == Ack()
+    assert cluster.commit_barrier() == Ack()
 
 
 def test_a_missing_cluster_secret_is_refused_at_construction(tmp_path: Path) -> None:
