@@ -80,6 +80,13 @@ def wait_until_disconnected(cluster: LocalCluster, node_id: str) -> None:
     wait_until(disconnected, 15, f"the leader to notice {node_id} is gone")
 
 
+def add_member_request(node: LocalNode) -> admin_pb2.AddMemberRequest:
+    """The AddMember call for `node`, as the CLI's `members add` sends it."""
+    return admin_pb2.AddMemberRequest(
+        node_id=node.node_id, raft_address=node.raft_address, grpc_address=node.grpc_address
+    )
+
+
 def add_member(
     cluster: LocalCluster, node: LocalNode, *args: str
 ) -> subprocess.CompletedProcess[str]:
@@ -192,11 +199,7 @@ def test_adding_a_node_while_a_voter_is_down_is_refused_and_the_cluster_keeps_co
         cluster.call(
             "Admin",
             "AddMember",
-            admin_pb2.AddMemberRequest(
-                node_id=learner.node_id,
-                raft_address=learner.raft_address,
-                grpc_address=learner.grpc_address,
-            ),
+            add_member_request(learner),
         )
     assert direct.value.reason == "MEMBERSHIP_REFUSED"
     ok(cli(cluster, "halt", "--reason", "still committing"))
@@ -240,11 +243,7 @@ def test_a_learner_added_the_moment_it_serves_is_promoted(make_cluster: MakeClus
     cluster.call(
         "Admin",
         "AddMember",
-        admin_pb2.AddMemberRequest(
-            node_id=learner.node_id,
-            raft_address=learner.raft_address,
-            grpc_address=learner.grpc_address,
-        ),
+        add_member_request(learner),
     )
     wait_until(
         lambda: cluster.status(learner.node_id).role in (admin_pb2.FOLLOWER, admin_pb2.LEADER),
