@@ -21,6 +21,7 @@ import grpc
 
 from coordinator.cli.exits import ExitCode
 from coordinator.client import CoordinatorClient, Refused, RetryPolicy, Unavailable
+from coordinator.client.policy import cause_of, causes_text
 from coordinator.core.refusals import Reason
 from coordinator.replication.roles import Role
 from coordinator.v1 import admin_pb2, admin_pb2_grpc
@@ -55,6 +56,7 @@ class Operator:
 
     client: CoordinatorClient
     as_json: bool
+    unreachable: dict[str, str]  # address -> why the last status call to it failed
 
     def connect(self, cluster: str, as_json: bool) -> None:
         try:
@@ -71,6 +73,7 @@ class Operator:
     def statuses(self, timeout_s: float = 1.0) -> dict[str, admin_pb2.StatusResponse | None]:
         """Status of every node: the ones given, plus the members the reachable ones know of."""
         found: dict[str, admin_pb2.StatusResponse | None] = {}
+        self.unreachable = {}
         pending = list(self.client.addresses)
         while pending:
             address = pending.pop(0)
@@ -78,8 +81,9 @@ class Operator:
                 continue
             try:
                 found[address] = status_of(address, timeout_s)
-            except grpc.RpcError:
+            except grpc.RpcError as exc:
                 found[address] = None
+                self.unreachable[address] = cause_of(exc)
                 continue
             members = found[address].members  # type: ignore[union-attr]
             pending += [m.grpc_address for m in members if m.grpc_address not in found]
@@ -88,11 +92,16 @@ class Operator:
     def leader_status(self) -> admin_pb2.StatusResponse:
         statuses = [s for s in self.statuses().values() if s is not None]
         leaders = [s for s in statuses if s.role == admin_pb2.LEADER]
+        if not statuses:
+            raise self.no_node_answered()
         if not leaders:
             raise Unavailable(
                 "no node reports itself Raft leader (election in progress, or no quorum)", False
             )
         return max(leaders, key=lambda s: s.term)
+
+    def no_node_answered(self) -> Unavailable:
+        return Unavailable(f"no node answered: {causes_text(self.unreachable)}", False)
 
 
 @contextmanager

@@ -14,7 +14,6 @@ import click
 
 from coordinator.cli.exits import ExitCode
 from coordinator.cli.operator import ROLE_NAMES, Operator, cluster_command, table
-from coordinator.client import Unavailable
 from coordinator.v1 import admin_pb2
 
 
@@ -120,7 +119,7 @@ def status(ops: Operator, watch: bool, interval: float) -> None:
     while True:
         document = status_document(ops)
         if not any(n["reachable"] for n in document["nodes"]):
-            raise Unavailable("no node answered", False)
+            raise ops.no_node_answered()
         if watch and not ops.as_json:
             click.echo("\x1b[2J\x1b[H" + time.strftime("%H:%M:%S ") + status_text(document))
         else:

@@ -425,6 +425,22 @@ class Targets:
         return None
 
 
+def cause_of_failure(code: str, reason: str, details: str) -> str:
+    """Why one attempt failed, in a few words: the refusal reason, or the last clause of
+    gRPC's details ("connection refused", "Deadline Exceeded"), after its status code."""
+    if reason:
+        return reason
+    clause = details.rsplit(": ", 1)[-1].strip(" ]")
+    if clause.lower() == "connection refused":
+        return "connection refused"
+    return f"{code} {clause}".strip() if clause else code
+
+
+def cause_of(error: grpc.RpcError) -> str:
+    code, reason, _, details = what_failed(error)
+    return cause_of_failure(code, reason, details)
+
+
 def what_failed(error: grpc.RpcError) -> tuple[str, str, str, str]:
     """(status code name, ErrorInfo reason, field, details) of a failed call, for
     `Attempts.failed`."""
@@ -459,8 +475,8 @@ class Attempts:
         self.jitter = jitter
         self.count = 0
         self.maybe_applied = False
-        self.last_error = ""
         self.last_reason = ""
+        self.causes: dict[str, str] = {}  # address -> why its last attempt failed
         self._done = False
 
     def timeout_s(self, now_ns: int) -> float | None:
@@ -481,7 +497,7 @@ class Attempts:
         self.count += 1
         self.maybe_applied = self.maybe_applied or verdict is Verdict.RETRY_MAYBE_APPLIED
         self.last_reason = reason
-        self.last_error = f"{where}: {code} {reason} {details}".strip()
+        self.causes[where] = cause_of_failure(code, reason, details)
         delay = self.retry.next_delay_ns(
             self.count, self.started_ns, now_ns, self.give_up_ns, self.jitter()
         )
@@ -491,13 +507,18 @@ class Attempts:
         return delay / 1e9
 
     def exhausted(self, what: str) -> Unavailable:
-        """The error once no retry fits: its class names the last answer, `maybe_applied`
-        covers every attempt."""
+        """The error once no retry fits: its class names the last answer, its message each node
+        tried and why, and `maybe_applied` covers every attempt."""
         return unavailable(
             self.last_reason,
-            f"{what} got no confirmed answer (last: {self.last_error or 'no attempt'})",
+            f"{what} got no confirmed answer: {causes_text(self.causes)}",
             self.maybe_applied,
         )
+
+
+def causes_text(causes: dict[str, str]) -> str:
+    """ "host:port: why; host:port: why", or "no attempt"."""
+    return "; ".join(f"{address}: {cause}" for address, cause in causes.items()) or "no attempt"
 
 
 # ------------------------------------------------------------------ the requests

@@ -487,6 +487,19 @@ def test_an_unreachable_cluster_exits_3(tmp_path: Path) -> None:
     assert result.returncode == 3 and "unavailable" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("status",), ("orders", "list"), ("members", "list"), ("engines",), ("risk", "show")],
+)
+def test_an_unreachable_cluster_names_every_address_tried_and_why(command: tuple[str, ...]) -> None:
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    result = cli(None, *command, "--cluster", ",".join(addresses), timeout_s=60)
+    assert result.returncode == 3, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    for address in addresses:
+        assert f"{address}: connection refused" in line, line
+
+
 def test_every_command_has_help_with_an_example() -> None:
     commands = [
         ["status"],
