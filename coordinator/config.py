@@ -34,6 +34,7 @@ its key, so `coordinator config check` can explain a broken file in one go.
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -109,6 +110,8 @@ class NodeConfig:
     dial: Mapping[str, str] = field(default_factory=dict)
     join: bool = False
     grpc_bind: str = ""
+    # what is allowed but unsafe, e.g. a secret file others can read (serve logs each one)
+    warnings: tuple[str, ...] = ()
 
     @property
     def grpc_listen(self) -> str:
@@ -226,9 +229,12 @@ def _build(
             "know which address to dial)"
         )
     data_dir = node.get("data_dir")
-    if not data_dir or not isinstance(data_dir, str):
+    if data_dir is not None and not isinstance(data_dir, str):
+        problems.append(_not_a_string("node.data_dir", data_dir))
+    elif not data_dir:
         problems.append("node.data_dir is required (the directory for the Raft log and snapshots)")
-    secret = _secret(node, problems)
+    warnings: list[str] = []
+    secret = _secret(node, problems, warnings)
     log_format = node.get("log_format", "text")
     if log_format not in ("text", "json"):
         problems.append(f"node.log_format must be 'text' or 'json', got {log_format!r}")
@@ -275,6 +281,7 @@ def _build(
         dial={str(k): str(v) for k, v in dial.items()},
         join=bool(join),
         grpc_bind=str(node.get("grpc_bind") or ""),
+        warnings=tuple(warnings),
     )
 
 
@@ -311,7 +318,7 @@ def _timing(timing: dict[str, Any], problems: list[str]) -> tuple[RaftSettings, 
     )
 
 
-def _secret(node: dict[str, Any], problems: list[str]) -> str:
+def _secret(node: dict[str, Any], problems: list[str], warnings: list[str]) -> str:
     secret, secret_file = node.get("cluster_secret"), node.get("cluster_secret_file")
     if secret and secret_file:
         problems.append("set node.cluster_secret or node.cluster_secret_file, not both")
@@ -319,11 +326,17 @@ def _secret(node: dict[str, Any], problems: list[str]) -> str:
     if secret_file:
         try:
             secret = Path(str(secret_file)).read_text().strip()
+            mode = stat.S_IMODE(Path(str(secret_file)).stat().st_mode)
         except OSError as exc:
             problems.append(
                 f"node.cluster_secret_file {secret_file}: cannot read it ({exc.strerror or exc})"
             )
             return ""
+        if mode & 0o077:
+            warnings.append(
+                f"node.cluster_secret_file {secret_file} is readable by group or others (mode "
+                f"{mode:04o}): whoever reads it can join the cluster; chmod 600 {secret_file}"
+            )
     if not secret:
         problems.append(
             "node.cluster_secret (or node.cluster_secret_file) is required: the Raft port "
@@ -336,8 +349,11 @@ def _secret(node: dict[str, Any], problems: list[str]) -> str:
 
 
 def _required_id(key: str, value: Any, problems: list[str]) -> bool:
-    if not isinstance(value, str):
+    if value is None:
         problems.append(f"{key} is required")
+        return False
+    if not isinstance(value, str):
+        problems.append(_not_a_string(key, value))
         return False
     try:
         check_id(key, value)
@@ -345,6 +361,10 @@ def _required_id(key: str, value: Any, problems: list[str]) -> bool:
         problems.append(exc.message)
         return False
     return True
+
+
+def _not_a_string(key: str, value: Any) -> str:
+    return f"{key} must be a string (in quotes), got {value!r}"
 
 
 def _address(key: str, value: Any, problems: list[str]) -> bool:

@@ -5,13 +5,18 @@ this only loads its configuration and maps what went wrong to an exit code.
 
 from __future__ import annotations
 
+import json
+import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from coordinator.cli.exits import ExitCode
+
+if TYPE_CHECKING:
+    from coordinator.config import NodeConfig
 
 
 @click.command()
@@ -71,6 +76,8 @@ def serve(
         click.echo(f"coordinator serve: {exc}", err=True)
         sys.exit(ExitCode.USAGE)
     context = logs.configure(cfg.node_id, cfg.log_format)
+    for warning in cfg.warnings:
+        logging.getLogger("coordinator.config").warning("%s", warning)
     sys.exit(ExitCode.OK if run(cfg, log_context=context, bootstrap=bootstrap) else ExitCode.USAGE)
 
 
@@ -81,32 +88,71 @@ def config() -> None:
 
 @config.command("check")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-def config_check(path: Path) -> None:
-    """Validate a node config and explain every problem (exit 2 if there is any).
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def config_check(path: Path, as_json: bool) -> None:
+    """Validate a node config and explain every problem (exit 2 if there is any); warn of what
+    is allowed but unsafe, such as a secret file others can read.
 
     \b
     Example:
       coordinator config check /etc/coordinator/node.toml
+      coordinator config check --json node.toml | jq .problems
     """
     from coordinator import config as node_config
-    from coordinator.server import datadir
 
     try:
         cfg = node_config.load(path, environ={})
-        data_dir_problem = datadir.unusable(cfg.data_dir)
-        if data_dir_problem is not None:
-            raise node_config.ConfigError([f"node.data_dir: {data_dir_problem}"])
+        problems, warnings = _data_dir_problems(cfg), list(cfg.warnings)
     except node_config.ConfigError as exc:
-        click.echo(f"{path}: {len(exc.problems)} problem(s):", err=True)
-        for problem in exc.problems:
-            click.echo(f"  - {problem}", err=True)
-        sys.exit(ExitCode.USAGE)
-    click.echo(
-        f"{path}: ok (node {cfg.node_id}, {len(cfg.peers)} peers, timing heartbeat "
+        cfg, problems, warnings = None, exc.problems, []
+    if as_json:
+        click.echo(json.dumps(_check_document(path, cfg, problems, warnings), indent=2))
+    else:
+        _print_check(path, cfg, problems, warnings)
+    sys.exit(ExitCode.USAGE if problems else ExitCode.OK)
+
+
+def _data_dir_problems(cfg: NodeConfig) -> list[str]:
+    from coordinator.server import datadir
+
+    problem = datadir.unusable(cfg.data_dir)
+    return [] if problem is None else [f"node.data_dir: {problem}"]
+
+
+def _summary(cfg: NodeConfig) -> str:
+    return (
+        f"node {cfg.node_id}, {len(cfg.peers)} peers, timing heartbeat "
         f"{cfg.raft.heartbeat_s * 1000:.0f} ms / election "
         f"{cfg.raft.election_min_s * 1000:.0f}-{cfg.raft.election_max_s * 1000:.0f} "
-        f"ms{', joins as a learner' if cfg.join else ''})"
+        f"ms{', joins as a learner' if cfg.join else ''}"
     )
+
+
+def _check_document(
+    path: Path, cfg: NodeConfig | None, problems: list[str], warnings: list[str]
+) -> dict[str, Any]:
+    return {
+        "path": str(path),
+        "ok": not problems,
+        "problems": problems,
+        "warnings": warnings,
+        "node_id": cfg.node_id if cfg and not problems else None,
+        "summary": _summary(cfg) if cfg and not problems else None,
+    }
+
+
+def _print_check(
+    path: Path, cfg: NodeConfig | None, problems: list[str], warnings: list[str]
+) -> None:
+    if problems:
+        click.echo(f"{path}: {len(problems)} problem(s):", err=True)
+        for problem in problems:
+            click.echo(f"  - {problem}", err=True)
+        return
+    assert cfg is not None
+    click.echo(f"{path}: ok ({_summary(cfg)})")
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @click.command()

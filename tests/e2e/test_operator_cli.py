@@ -449,6 +449,24 @@ def test_a_data_dir_that_cannot_be_created_exits_2_with_one_line(tmp_path: Path)
         assert "Traceback" not in result.stderr and "a-file" in result.stderr, result.stderr
 
 
+def test_config_check_warns_of_a_secret_file_others_can_read(tmp_path: Path) -> None:
+    """Issue 14, item 7: a secret file readable by group or others was accepted silently."""
+    secret = tmp_path / "cluster.secret"
+    secret.write_text("0123456789abcdef0123456789abcdef\n")
+    secret.chmod(0o644)
+    config = tmp_path / "node.toml"
+    config.write_text(
+        f'[node]\nid = "dc1"\ngrpc_address = "127.0.0.1:7001"\nraft_address = "127.0.0.1:7101"\n'
+        f'data_dir = "{tmp_path / "data"}"\ncluster_secret_file = "{secret}"\n'
+    )
+    result = cli(None, "config", "check", str(config), timeout_s=60)
+    assert result.returncode == 0, result.stderr
+    assert f"warning: node.cluster_secret_file {secret} is readable by group or others" in (
+        result.stderr
+    )
+    assert f"chmod 600 {secret}" in result.stderr
+
+
 @pytest.mark.parametrize("cluster_arg", ["foo", "127.0.0.1:99999", "127.0.0.1:", ":7001"])
 def test_a_malformed_cluster_address_is_bad_input_not_an_unavailable_cluster(
     cluster_arg: str,

@@ -111,3 +111,48 @@ def test_duplicate_peer_ids_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="peer id 'dc2' is used twice"):
         load(write(tmp_path, doubled), environ={})
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('id = "dc1"', "node.id must be a string (in quotes), got 5"),
+        ('data_dir = "/tmp/x"', "node.data_dir must be a string (in quotes), got 5"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_named_as_such(
+    tmp_path: Path, line: str, problem: str
+) -> None:
+    key = line.split(" = ")[0]
+    with pytest.raises(ConfigError) as raised:
+        load(write(tmp_path, GOOD.replace(line, f"{key} = 5")), environ={})
+    assert problem in str(raised.value)
+
+
+def test_a_peer_id_of_the_wrong_type_is_named_as_such(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"peers\[0\].id must be a string \(in quotes\), got 7"):
+        load(write(tmp_path, GOOD.replace('id = "dc2"', "id = 7")), environ={})
+
+
+def secret_file(tmp_path: Path, mode: int) -> str:
+    path = tmp_path / "cluster.secret"
+    path.write_text("0123456789abcdef0123\n")
+    path.chmod(mode)
+    return GOOD.replace(
+        'cluster_secret = "0123456789abcdef0123"', f'cluster_secret_file = "{path}"'
+    )
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644])
+def test_a_secret_file_others_can_read_is_a_warning_naming_the_fix(
+    tmp_path: Path, mode: int
+) -> None:
+    config = load(write(tmp_path, secret_file(tmp_path, mode)), environ={})
+    (warning,) = config.warnings
+    assert f"readable by group or others (mode {mode:04o})" in warning
+    assert f"chmod 600 {tmp_path / 'cluster.secret'}" in warning
+
+
+def test_a_secret_file_only_its_owner_can_read_is_used_without_a_warning(tmp_path: Path) -> None:
+    config = load(write(tmp_path, secret_file(tmp_path, 0o600)), environ={})
+    assert (config.cluster_secret, config.warnings) == ("0123456789abcdef0123", ())
