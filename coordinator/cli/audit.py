@@ -9,7 +9,7 @@ from typing import Any
 import click
 import grpc
 
-from coordinator.cli.operator import Operator, cluster_command
+from coordinator.cli.operator import Operator, cluster_command, readable
 from coordinator.v1 import admin_pb2, admin_pb2_grpc
 from coordinator.wire.rows import audit_row
 
@@ -37,14 +37,19 @@ def audit() -> None:
 )
 @cluster_command
 def audit_export(ops: Operator, from_index: int, node_address: str, output: Any) -> None:
-    """Every state change as JSON lines: index, term, command, epoch, engine, leader-stamped time,
-    outcome. Compacted entries are kept for audit_retention_entries.
+    """Every state change: index, term, leader-stamped time, command, engine, epoch, outcome and
+    the command's fields. A table by default; JSON lines with --json (the audit file format).
+    Compacted entries are kept for audit_retention_entries.
 
     \b
     Example:
-      coordinator audit export --output audit.jsonl
-      coordinator audit export --from 5000 | jq 'select(.outcome == "STALE_EPOCH")'
+      coordinator audit export --from 5000
+      coordinator audit export --json --output audit.jsonl
+      coordinator audit export --json --from 5000 | jq 'select(.outcome == "STALE_EPOCH")'
     """
+    write = _json_line if ops.as_json else _table_line
+    if not ops.as_json:
+        output.write(HEADER + "\n")
     addresses = [node_address] if node_address else list(ops.client.addresses)
     for address in addresses:
         try:
@@ -55,7 +60,7 @@ def audit_export(ops: Operator, from_index: int, node_address: str, output: Any)
                     admin_pb2.ExportAuditRequest(from_index=from_index), timeout=300
                 ):
                     for e in batch.entries:
-                        output.write(json.dumps(audit_row(e)) + "\n")
+                        output.write(write(audit_row(e)) + "\n")
                         count += 1
                 click.echo(f"exported {count} entries from {address}", err=True)
                 return
@@ -63,3 +68,35 @@ def audit_export(ops: Operator, from_index: int, node_address: str, output: Any)
             if node_address or address == addresses[-1]:
                 raise
             click.echo(f"{address}: {exc.code().name}; trying the next node", err=True)
+
+
+# the table's columns and widths; rows stream, so widths are fixed rather than measured
+COLUMNS = {
+    "index": 8,
+    "term": 5,
+    "issued_at_ns": 25,
+    "command": 18,
+    "engine_id": 12,
+    "epoch": 6,
+    "outcome": 22,
+}
+HEADER = (
+    "  ".join(
+        ("ISSUED_AT" if key == "issued_at_ns" else key.upper()).ljust(width)
+        for key, width in COLUMNS.items()
+    )
+    + "  FIELDS"
+)
+
+
+def _json_line(row: dict[str, Any]) -> str:
+    return json.dumps(row)
+
+
+def _table_line(row: dict[str, Any]) -> str:
+    cells = "  ".join(readable(key, row[key]).ljust(width) for key, width in COLUMNS.items())
+    fields = " ".join(
+        f"{key}={value if isinstance(value, str) else json.dumps(value)}"
+        for key, value in row["fields"].items()
+    )
+    return f"{cells}  {fields}".rstrip()

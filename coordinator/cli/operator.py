@@ -9,6 +9,7 @@ Nothing here decides anything for the cluster: the nodes do, and this only asks 
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import sys
@@ -138,6 +139,21 @@ def status_of(address: str, timeout_s: float = 1.0) -> admin_pb2.StatusResponse:
             admin_pb2.StatusRequest(), timeout=timeout_s
         )
         return response
+
+
+def readable(key: str, value: Any) -> str:
+    """One value for a person: yes/no, "-" for none, *_at_ns as UTC time to the millisecond."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key.endswith("_at_ns") and isinstance(value, int):
+        if value == 0:
+            return "-"
+        seconds, ns = divmod(value, 1_000_000_000)
+        stamp = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+        return f"{stamp:%Y-%m-%dT%H:%M:%S}.{ns // 1_000_000:03d}Z"
+    return str(value)
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:

@@ -3,10 +3,12 @@ through the Raft leader, printed in the shapes of coordinator/wire/rows.py."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from coordinator.cli.operator import Operator, cluster_command, table
-from coordinator.wire.rows import order_row, position_row
+from coordinator.cli.operator import Operator, cluster_command, readable, table
+from coordinator.wire.rows import fill_row, order_row, position_row
 
 
 @click.group()
@@ -78,8 +80,25 @@ def orders_get(ops: Operator, client_order_id: str) -> None:
     Example:
       coordinator orders get ord-42
     """
-    order = order_row(ops.client.get_order(client_order_id))
-    ops.emit(order, lambda: "\n".join(f"{k:<20} {v}" for k, v in order.items()))
+    order, fills = ops.client.order_and_fills(client_order_id)
+    row, fill_rows = order_row(order), [fill_row(f) for f in fills]
+    ops.emit({**row, "fills": fill_rows}, lambda: order_text(row, fill_rows))
+
+
+def order_text(order: dict[str, Any], fills: list[dict[str, Any]]) -> str:
+    """The order's fields, one per line (times as `created_at`), then its fills as a table."""
+    lines = [f"{key.removesuffix('_ns'):<20}{readable(key, value)}" for key, value in order.items()]
+    fill_table = table(
+        ["FILL_ID", "QUANTITY", "PRICE", "EPOCH", "ENGINE", "FILLED_AT"],
+        [
+            [
+                *(f[key] for key in ("fill_id", "quantity", "price", "epoch", "engine_id")),
+                readable("filled_at_ns", f["filled_at_ns"]),
+            ]
+            for f in fills
+        ],
+    )
+    return "\n".join(lines) + f"\n\n{fill_table}\n{len(fills)} fills"
 
 
 @click.command()

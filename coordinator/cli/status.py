@@ -6,6 +6,7 @@ own status, so an unreachable member shows as a row too.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Any
@@ -115,12 +116,15 @@ def status(ops: Operator, watch: bool, interval: float) -> None:
     Example:
       coordinator status --cluster 10.0.1.5:7001,10.0.2.5:7001,10.0.3.5:7001
       COORDINATOR_CLUSTER=127.0.0.1:7001 coordinator status --watch
+      coordinator status --watch --json | jq -c '{leader: .raft_leader, epoch}'
     """
     while True:
         document = status_document(ops)
         if not any(n["reachable"] for n in document["nodes"]):
             raise ops.no_node_answered()
-        if watch and not ops.as_json:
+        if watch and ops.as_json:  # one object per line, for jq -c and log shippers
+            click.echo(json.dumps(document, sort_keys=True))
+        elif watch:
             click.echo("\x1b[2J\x1b[H" + time.strftime("%H:%M:%S ") + status_text(document))
         else:
             ops.emit(document, lambda d=document: status_text(d))  # type: ignore[misc]

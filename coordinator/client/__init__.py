@@ -18,12 +18,13 @@ from coordinator.client.errors import *  # noqa: F403 (every exception: errors._
 from coordinator.client.policy import RetryPolicy
 from coordinator.client.sync import CoordinatorClient, EngineSession
 from coordinator.client.values import Grant, LeadershipEvent
-from coordinator.core.model import Order, OrderStatus, Position, Side
+from coordinator.core.model import Fill, Order, OrderStatus, Position, Side
 
 __all__ = [
     *_errors.__all__,
     "CoordinatorClient",
     "EngineSession",
+    "Fill",
     "Grant",
     "LeadershipEvent",
     "Order",

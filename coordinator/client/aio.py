@@ -31,11 +31,11 @@ import grpc
 from coordinator.client import policy
 from coordinator.client.errors import CoordinatorError
 from coordinator.client.values import Grant, LeadershipEvent
-from coordinator.core.model import Order, OrderStatus, Position, Side
+from coordinator.core.model import Fill, Order, OrderStatus, Position, Side
 from coordinator.core.results import FillResult, OrderResult
 from coordinator.v1 import admin_pb2, admin_pb2_grpc, engine_pb2, engine_pb2_grpc
 from coordinator.wire.channel import CHANNEL_OPTIONS
-from coordinator.wire.records import order_from_wire, position_from_wire
+from coordinator.wire.records import fill_from_wire, order_from_wire, position_from_wire
 
 log = logging.getLogger(__name__)
 MS = policy.MS
@@ -139,8 +139,15 @@ class AsyncCoordinatorClient:
         ]
 
     async def get_order(self, client_order_id: str, *, stale: bool = False) -> Order:
+        return (await self.order_and_fills(client_order_id, stale=stale))[0]
+
+    async def order_and_fills(
+        self, client_order_id: str, *, stale: bool = False
+    ) -> tuple[Order, list[Fill]]:
+        """One order and its fills, in the order they were applied."""
         request = policy.get_order_request(client_order_id, stale)
-        return order_from_wire((await self.call("Engine", "GetOrder", request)).order)
+        response = await self.call("Engine", "GetOrder", request)
+        return order_from_wire(response.order), [fill_from_wire(f) for f in response.fills]
 
     async def status(self, address: str, timeout_s: float = 2.0) -> admin_pb2.StatusResponse:
         """One node's own view (not forwarded, not retried)."""

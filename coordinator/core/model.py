@@ -13,14 +13,25 @@ from enum import IntEnum
 from coordinator.core.numbers import CONTEXT, ZERO
 
 
-class Side(IntEnum):
+class WireEnum(IntEnum):
+    """A wire enum that compares as its number and prints as its name (str, format, f-strings),
+    so that an engine's log line says PENDING_NEW, not 1."""
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        return format(self.name, spec)
+
+
+class Side(WireEnum):
     """Wire values match coordinator.v1.Side."""
 
     BUY = 1
     SELL = 2
 
 
-class OrderStatus(IntEnum):
+class OrderStatus(WireEnum):
     """Wire values match coordinator.v1.OrderStatus."""
 
     PENDING_NEW = 1

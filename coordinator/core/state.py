@@ -122,6 +122,7 @@ class CoordinatorState:
         self._open: dict[str, None] = {}
         self._exposure: dict[tuple[str, str], Exposure] = {}
         self._open_count: dict[str, int] = {}
+        self._fills_of_order: dict[str, list[Fill]] = {}
 
     # ------------------------------------------------------------------ apply
 
@@ -420,12 +421,16 @@ class CoordinatorState:
         position = apply_fill(
             self._positions.get(key) or Position.flat(*key), order.side, fill.quantity, fill.price
         )
-        self._fills[fill.fill_id] = fill
+        self._add_fill(fill)
         self._positions[key] = position
         self._rows["positions"].pop(key, None)
         self._put_order(updated)
         self._clock_ns = now_ns
         return FillResult(updated, position, duplicate=False)
+
+    def _add_fill(self, fill: Fill) -> None:
+        self._fills[fill.fill_id] = fill
+        self._fills_of_order.setdefault(fill.client_order_id, []).append(fill)
 
     def _order(self, client_order_id: str) -> Order:
         order = self._orders.get(client_order_id)
@@ -532,6 +537,10 @@ class CoordinatorState:
     def fills(self) -> list[Fill]:
         """Every fill, in log order (the dict's insertion order: fills are only ever added)."""
         return list(self._fills.values())
+
+    def fills_of(self, client_order_id: str) -> list[Fill]:
+        """One order's fills, in log order."""
+        return list(self._fills_of_order.get(client_order_id, ()))
 
     def leadership(self) -> Leadership:
         return Leadership(
@@ -642,7 +651,8 @@ class CoordinatorState:
             }
             for row in document["orders"]:
                 state._put_order(snapshot_codec.order_in(row))
-            state._fills = {f.fill_id: f for f in map(snapshot_codec.fill_in, document["fills"])}
+            for fill in map(snapshot_codec.fill_in, document["fills"]):
+                state._add_fill(fill)
             positions = map(snapshot_codec.position_in, document["positions"])
             state._positions = {(p.account, p.instrument): p for p in positions}
             state._risk = {

@@ -119,7 +119,8 @@ class EngineService(engine_pb2_grpc.EngineServicer):
         except InvalidCommand as exc:
             abort(context, Reason.INVALID_COMMAND, exc.message, exc.field)
 
-        def render(order: Any) -> engine_pb2.GetOrderResponse:
+        def render(found: Any) -> engine_pb2.GetOrderResponse:
+            order, fills = found
             if order is None:
                 abort(
                     context,
@@ -127,14 +128,16 @@ class EngineService(engine_pb2_grpc.EngineServicer):
                     f"no order with client_order_id {request.client_order_id!r}",
                     "client_order_id",
                 )
-            return engine_pb2.GetOrderResponse(order=records.order_to_wire(order))
+            return engine_pb2.GetOrderResponse(
+                order=records.order_to_wire(order), fills=map(records.fill_to_wire, fills)
+            )
 
         return self._p.read(
             context,
             "Engine/GetOrder",
             request,
             request.consistency,
-            lambda s: s.order(request.client_order_id),
+            lambda s: (s.order(request.client_order_id), s.fills_of(request.client_order_id)),
             render,
         )
 

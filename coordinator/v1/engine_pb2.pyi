@@ -512,16 +512,22 @@ class GetOrderResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ORDER_FIELD_NUMBER: _builtins.int
+    FILLS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def order(self) -> _types_pb2.Order: ...
+    @_builtins.property
+    def fills(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Fill]:
+        """the order's fills, in the order they were applied"""
+
     def __init__(
         self,
         *,
         order: _types_pb2.Order | None = ...,
+        fills: _abc.Iterable[_types_pb2.Fill] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fills", b"fills", "order", b"order"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

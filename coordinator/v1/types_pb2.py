@@ -25,25 +25,27 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63oordinator/v1/types.proto\x12\x0e\x63oordinator.v1\"\x85\x03\n\x05Order\x12\x17\n\x0f\x63lient_order_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\x12\n\ninstrument\x18\x03 \x01(\t\x12\"\n\x04side\x18\x04 \x01(\x0e\x32\x14.coordinator.v1.Side\x12\x10\n\x08quantity\x18\x05 \x01(\t\x12\r\n\x05price\x18\x06 \x01(\t\x12+\n\x06status\x18\x07 \x01(\x0e\x32\x1b.coordinator.v1.OrderStatus\x12\x17\n\x0f\x66illed_quantity\x18\x08 \x01(\t\x12\x1a\n\x12\x61verage_fill_price\x18\t \x01(\t\x12\x16\n\x0evenue_order_id\x18\n \x01(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x0b \x01(\x08\x12\r\n\x05\x65poch\x18\x0c \x01(\x04\x12\x11\n\tengine_id\x18\r \x01(\t\x12\x15\n\rcreated_at_ns\x18\x0e \x01(\x03\x12\x15\n\rupdated_at_ns\x18\x0f \x01(\x03\x12\x15\n\rreject_reason\x18\x10 \x01(\t\"n\n\x08Position\x12\x0f\n\x07\x61\x63\x63ount\x18\x01 \x01(\t\x12\x12\n\ninstrument\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\t\x12\x15\n\raverage_price\x18\x04 \x01(\t\x12\x14\n\x0crealized_pnl\x18\x05 \x01(\t\"W\n\nRiskLimits\x12\x1a\n\x12order_quantity_max\x18\x01 \x01(\t\x12\x14\n\x0cposition_max\x18\x02 \x01(\t\x12\x17\n\x0fopen_orders_max\x18\x03 \x01(\r\"c\n\x10ScopedRiskLimits\x12\x0f\n\x07\x61\x63\x63ount\x18\x01 \x01(\t\x12\x12\n\ninstrument\x18\x02 \x01(\t\x12*\n\x06limits\x18\x03 \x01(\x0b\x32\x1a.coordinator.v1.RiskLimits*/\n\x04Side\x12\x14\n\x10SIDE_UNSPECIFIED\x10\x00\x12\x07\n\x03\x42UY\x10\x01\x12\x08\n\x04SELL\x10\x02*\x84\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x0f\n\x0bPENDING_NEW\x10\x01\x12\x08\n\x04OPEN\x10\x02\x12\x14\n\x10PARTIALLY_FILLED\x10\x03\x12\n\n\x06\x46ILLED\x10\x04\x12\x0c\n\x08\x43\x41NCELED\x10\x05\x12\x0c\n\x08REJECTED\x10\x06*.\n\x0fReadConsistency\x12\x10\n\x0cLINEARIZABLE\x10\x00\x12\t\n\x05STALE\x10\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63oordinator/v1/types.proto\x12\x0e\x63oordinator.v1\"\x85\x03\n\x05Order\x12\x17\n\x0f\x63lient_order_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\x12\n\ninstrument\x18\x03 \x01(\t\x12\"\n\x04side\x18\x04 \x01(\x0e\x32\x14.coordinator.v1.Side\x12\x10\n\x08quantity\x18\x05 \x01(\t\x12\r\n\x05price\x18\x06 \x01(\t\x12+\n\x06status\x18\x07 \x01(\x0e\x32\x1b.coordinator.v1.OrderStatus\x12\x17\n\x0f\x66illed_quantity\x18\x08 \x01(\t\x12\x1a\n\x12\x61verage_fill_price\x18\t \x01(\t\x12\x16\n\x0evenue_order_id\x18\n \x01(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x0b \x01(\x08\x12\r\n\x05\x65poch\x18\x0c \x01(\x04\x12\x11\n\tengine_id\x18\r \x01(\t\x12\x15\n\rcreated_at_ns\x18\x0e \x01(\x03\x12\x15\n\rupdated_at_ns\x18\x0f \x01(\x03\x12\x15\n\rreject_reason\x18\x10 \x01(\t\"\x96\x01\n\x04\x46ill\x12\x0f\n\x07\x66ill_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63lient_order_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\t\x12\r\n\x05price\x18\x04 \x01(\t\x12\r\n\x05\x65poch\x18\x05 \x01(\x04\x12\x11\n\tengine_id\x18\x06 \x01(\t\x12\x14\n\x0c\x66illed_at_ns\x18\x07 \x01(\x03\x12\x0b\n\x03seq\x18\x08 \x01(\x04\"n\n\x08Position\x12\x0f\n\x07\x61\x63\x63ount\x18\x01 \x01(\t\x12\x12\n\ninstrument\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\t\x12\x15\n\raverage_price\x18\x04 \x01(\t\x12\x14\n\x0crealized_pnl\x18\x05 \x01(\t\"W\n\nRiskLimits\x12\x1a\n\x12order_quantity_max\x18\x01 \x01(\t\x12\x14\n\x0cposition_max\x18\x02 \x01(\t\x12\x17\n\x0fopen_orders_max\x18\x03 \x01(\r\"c\n\x10ScopedRiskLimits\x12\x0f\n\x07\x61\x63\x63ount\x18\x01 \x01(\t\x12\x12\n\ninstrument\x18\x02 \x01(\t\x12*\n\x06limits\x18\x03 \x01(\x0b\x32\x1a.coordinator.v1.RiskLimits*/\n\x04Side\x12\x14\n\x10SIDE_UNSPECIFIED\x10\x00\x12\x07\n\x03\x42UY\x10\x01\x12\x08\n\x04SELL\x10\x02*\x84\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x0f\n\x0bPENDING_NEW\x10\x01\x12\x08\n\x04OPEN\x10\x02\x12\x14\n\x10PARTIALLY_FILLED\x10\x03\x12\n\n\x06\x46ILLED\x10\x04\x12\x0c\n\x08\x43\x41NCELED\x10\x05\x12\x0c\n\x08REJECTED\x10\x06*.\n\x0fReadConsistency\x12\x10\n\x0cLINEARIZABLE\x10\x00\x12\t\n\x05STALE\x10\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'coordinator.v1.types_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SIDE']._serialized_start=740
-  _globals['_SIDE']._serialized_end=787
-  _globals['_ORDERSTATUS']._serialized_start=790
-  _globals['_ORDERSTATUS']._serialized_end=922
-  _globals['_READCONSISTENCY']._serialized_start=924
-  _globals['_READCONSISTENCY']._serialized_end=970
+  _globals['_SIDE']._serialized_start=893
+  _globals['_SIDE']._serialized_end=940
+  _globals['_ORDERSTATUS']._serialized_start=943
+  _globals['_ORDERSTATUS']._serialized_end=1075
+  _globals['_READCONSISTENCY']._serialized_start=1077
+  _globals['_READCONSISTENCY']._serialized_end=1123
   _globals['_ORDER']._serialized_start=47
   _globals['_ORDER']._serialized_end=436
-  _globals['_POSITION']._serialized_start=438
-  _globals['_POSITION']._serialized_end=548
-  _globals['_RISKLIMITS']._serialized_start=550
-  _globals['_RISKLIMITS']._serialized_end=637
-  _globals['_SCOPEDRISKLIMITS']._serialized_start=639
-  _globals['_SCOPEDRISKLIMITS']._serialized_end=738
+  _globals['_FILL']._serialized_start=439
+  _globals['_FILL']._serialized_end=589
+  _globals['_POSITION']._serialized_start=591
+  _globals['_POSITION']._serialized_end=701
+  _globals['_RISKLIMITS']._serialized_start=703
+  _globals['_RISKLIMITS']._serialized_end=790
+  _globals['_SCOPEDRISKLIMITS']._serialized_start=792
+  _globals['_SCOPEDRISKLIMITS']._serialized_end=891
 # @@protoc_insertion_point(module_scope)

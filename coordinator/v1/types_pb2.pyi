@@ -164,6 +164,51 @@ class Order(_message.Message):
 Global___Order: _TypeAlias = Order  # noqa: Y015
 
 @_typing.final
+class Fill(_message.Message):
+    """One fill of an order, as its engine reported it (ReportFill), leader-stamped."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILL_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    ENGINE_ID_FIELD_NUMBER: _builtins.int
+    FILLED_AT_NS_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    fill_id: _builtins.str
+    client_order_id: _builtins.str
+    quantity: _builtins.str
+    price: _builtins.str
+    epoch: _builtins.int
+    """the epoch under which it was reported"""
+    engine_id: _builtins.str
+    filled_at_ns: _builtins.int
+    """leader-stamped"""
+    seq: _builtins.int
+    """1, 2, 3, ... over every fill, in log order"""
+    def __init__(
+        self,
+        *,
+        fill_id: _builtins.str = ...,
+        client_order_id: _builtins.str = ...,
+        quantity: _builtins.str = ...,
+        price: _builtins.str = ...,
+        epoch: _builtins.int = ...,
+        engine_id: _builtins.str = ...,
+        filled_at_ns: _builtins.int = ...,
+        seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "engine_id", b"engine_id", "epoch", b"epoch", "fill_id", b"fill_id", "filled_at_ns", b"filled_at_ns", "price", b"price", "quantity", b"quantity", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Fill: _TypeAlias = Fill  # noqa: Y015
+
+@_typing.final
 class Position(_message.Message):
     """A net position per (account, instrument), the sum of its fills."""
 

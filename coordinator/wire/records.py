@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from coordinator.core.model import Order, OrderStatus, Position, RiskLimits, ScopedRiskLimits, Side
+from coordinator.core.model import (
+    Fill,
+    Order,
+    OrderStatus,
+    Position,
+    RiskLimits,
+    ScopedRiskLimits,
+    Side,
+)
 from coordinator.core.numbers import canonical, format_decimal, parse_decimal
 from coordinator.core.refusals import InvalidCommand
 from coordinator.v1 import types_pb2
@@ -103,6 +111,32 @@ def order_from_wire(o: types_pb2.Order) -> Order:
         created_at_ns=o.created_at_ns,
         updated_at_ns=o.updated_at_ns,
         reject_reason=o.reject_reason,
+    )
+
+
+def fill_to_wire(f: Fill) -> types_pb2.Fill:
+    return types_pb2.Fill(
+        fill_id=f.fill_id,
+        client_order_id=f.client_order_id,
+        quantity=format_decimal(f.quantity),
+        price=format_decimal(f.price),
+        epoch=f.epoch,
+        engine_id=f.engine_id,
+        filled_at_ns=f.filled_at_ns,
+        seq=f.seq,
+    )
+
+
+def fill_from_wire(f: types_pb2.Fill) -> Fill:
+    return Fill(
+        fill_id=f.fill_id,
+        client_order_id=f.client_order_id,
+        quantity=_decimal(f.quantity),
+        price=_decimal(f.price),
+        seq=f.seq,
+        epoch=f.epoch,
+        engine_id=f.engine_id,
+        filled_at_ns=f.filled_at_ns,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from coordinator.core.model import Order, Position
+from coordinator.core.model import Fill, Order, Position
 from coordinator.core.numbers import format_decimal
 from coordinator.v1 import admin_pb2
 
@@ -36,6 +36,21 @@ def order_row(o: Order) -> dict[str, Any]:
         "epoch": o.epoch,
         "engine_id": o.engine_id,
         "created_at_ns": o.created_at_ns,
+        "updated_at_ns": o.updated_at_ns,
+        "reject_reason": o.reject_reason or None,
+    }
+
+
+def fill_row(f: Fill) -> dict[str, Any]:
+    """One fill of an order, as the venue reported it through the holder."""
+    return {
+        "fill_id": f.fill_id,
+        "client_order_id": f.client_order_id,
+        "quantity": format_decimal(f.quantity),
+        "price": format_decimal(f.price),
+        "epoch": f.epoch,
+        "engine_id": f.engine_id,
+        "filled_at_ns": f.filled_at_ns,
     }
 
 

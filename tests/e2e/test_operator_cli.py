@@ -284,7 +284,9 @@ def test_a_planned_handoff_grants_the_named_engine_next(make_cluster: MakeCluste
         assert out["gap_ms"] is not None
         engines = json.loads(ok(cli(cluster, "engines", "--json")))
         assert engines["holder"] == "eng-b" and engines["epoch"] == 2
-        audit = [json.loads(line) for line in ok(cli(cluster, "audit", "export")).splitlines()]
+        audit = [
+            json.loads(line) for line in ok(cli(cluster, "audit", "export", "--json")).splitlines()
+        ]
         ends = [
             (e["command"], e["engine_id"], e["outcome"])
             for e in audit
@@ -334,6 +336,9 @@ def test_json_output_parses_for_every_read_command(make_cluster: MakeCluster) ->
                 ["risk", "show"],
             )
         }
+        order_text = ok(cli(cluster, "orders", "get", "o1"))
+        audit_lines = ok(cli(cluster, "audit", "export", "--json")).splitlines()
+        audit_table = ok(cli(cluster, "audit", "export"))
     assert read["status"]["active_engine"] == "eng-a" and read["status"]["raft_leader"] in {
         "dc1",
         "dc2",
@@ -344,7 +349,17 @@ def test_json_output_parses_for_every_read_command(make_cluster: MakeCluster) ->
     assert [(o["client_order_id"], o["status"]) for o in read["orders list --all"]] == [
         ("o1", "FILLED")
     ]
+    # issue 14, item 8: `orders get` shows the order's fills, as words and times, not Python
+    fills = read["orders get o1"].pop("fills")
     assert read["orders get o1"] == read["orders list --all"][0]
+    assert [(f["fill_id"], f["quantity"], f["price"]) for f in fills] == [("f1", "2", "101")]
+    assert "status              FILLED" in order_text and "None" not in order_text, order_text
+    assert "False" not in order_text and "\nf1 " in order_text, order_text
+    # --json means JSON everywhere: the audit export too; without it, a table for a person
+    assert all(isinstance(json.loads(line), dict) for line in audit_lines) and audit_lines
+    assert audit_table.split()[:3] == ["INDEX", "TERM", "ISSUED_AT"], audit_table
+    assert "SubmitOrder" in audit_table, audit_table
+    assert not any(line.startswith("{") for line in audit_table.splitlines()), audit_table
     assert read["risk show"] == [
         {
             "account": "A1",
@@ -366,6 +381,27 @@ def test_json_output_parses_for_every_read_command(make_cluster: MakeCluster) ->
     ]
 
 
+def test_status_watch_json_prints_one_json_object_per_refresh(make_cluster: MakeCluster) -> None:
+    """Issue 14, item 8: `status --watch --json` printed indented JSON documents back to back,
+    which no line-based reader (jq -c, a log shipper) can split."""
+    cluster = make_cluster().start()
+    env = {**os.environ, "COORDINATOR_CLUSTER": ",".join(cluster.addresses())}
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "coordinator", "status", "--watch", "--json", "--interval", "0.2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert watch.stdout is not None
+        refreshes = [json.loads(watch.stdout.readline()) for _ in range(3)]
+    finally:
+        watch.terminate()
+        watch.wait(10)
+    assert all(r["raft_leader"] in cluster.nodes for r in refreshes), refreshes
+    assert all(len(r["nodes"]) == 3 for r in refreshes), refreshes
+
+
 def test_audit_export_lists_every_state_change_with_its_outcome(
     make_cluster: MakeCluster, tmp_path: Path
 ) -> None:
@@ -379,7 +415,7 @@ def test_audit_export_lists_every_state_change_with_its_outcome(
     with pytest.raises(StaleEpoch):  # eng-a resigned when its session closed
         submit(client, epoch, "late", engine_id="eng-a")
     out = tmp_path / "audit.jsonl"
-    ok(cli(cluster, "audit", "export", "--output", str(out)))
+    ok(cli(cluster, "audit", "export", "--json", "--output", str(out)))
     entries = [json.loads(line) for line in out.read_text().splitlines()]
     submits = [
         (e["fields"]["client_order_id"], e["outcome"], e["epoch"], e["engine_id"])
@@ -396,7 +432,7 @@ def test_audit_export_lists_every_state_change_with_its_outcome(
     since = next(e["index"] for e in entries if e["command"] == "SubmitOrder")
     tail = [
         json.loads(line)
-        for line in ok(cli(cluster, "audit", "export", "--from", str(since))).splitlines()
+        for line in ok(cli(cluster, "audit", "export", "--json", "--from", str(since))).splitlines()
     ]
     assert tail[0]["index"] == since and all(
         e["outcome"]
@@ -465,6 +501,9 @@ def test_config_check_warns_of_a_secret_file_others_can_read(tmp_path: Path) -> 
         result.stderr
     )
     assert f"chmod 600 {secret}" in result.stderr
+    checked = json.loads(ok(cli(None, "config", "check", "--json", str(config), timeout_s=60)))
+    assert (checked["ok"], checked["node_id"], checked["problems"]) == (True, "dc1", [])
+    assert [f"chmod 600 {secret}" in w for w in checked["warnings"]] == [True]
 
 
 @pytest.mark.parametrize("cluster_arg", ["foo", "127.0.0.1:99999", "127.0.0.1:", ":7001"])
@@ -497,6 +536,10 @@ def test_a_broken_config_exits_2_and_names_the_bad_key(tmp_path: Path) -> None:
         result = cli(None, *args)
         assert result.returncode == 2, result
         assert "node.grpc_adress" in result.stderr and "node.grpc_address" in result.stderr
+    result = cli(None, "config", "check", "--json", str(bad))
+    assert result.returncode == 2, result
+    checked = json.loads(result.stdout)
+    assert checked["ok"] is False and any("node.grpc_adress" in p for p in checked["problems"])
 
 
 def test_an_unreachable_cluster_exits_3(tmp_path: Path) -> None:

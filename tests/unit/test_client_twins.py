@@ -61,6 +61,7 @@ def test_the_asyncio_twin_awaits_every_call_that_may_touch_the_network() -> None
         "orders",
         "positions",
         "get_order",
+        "order_and_fills",
         "status",
     ):
         assert inspect.iscoroutinefunction(getattr(AsyncCoordinatorClient, name)), name
