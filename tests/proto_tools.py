@@ -22,7 +22,10 @@ def tool(name: str) -> str:
         return str(installed)
     found = shutil.which(name)
     if found is None:
-        pytest.fail(f"{name} is not installed (run scripts/setup; it installs it into .tools/bin)")
+        pytest.fail(
+            f"{name} is in neither .tools/bin nor PATH (scripts/setup installs buf and the protoc "
+            "plugins there; it needs Go on PATH)"
+        )
     return found
 
 
