@@ -63,7 +63,8 @@ def engines(ctx: click.Context, cluster: str | None, as_json: bool) -> None:
 @cluster_command
 def engines_handoff(ops: Operator, to_engine: str, timeout_s: float) -> None:
     """A planned, zero-gap failover: the holder drains, resigns in favour of --to, which is
-    granted next (the named engine must be running and campaigning).
+    granted next. Refused (exit 2) unless --to is a live standby: an engine that campaigned
+    within its TTL; exits 3 if it is not granted within --timeout.
 
     \b
     Example:

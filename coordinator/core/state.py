@@ -96,6 +96,18 @@ class CampaignRecord:
     epoch: int
 
 
+@dataclass(frozen=True, slots=True)
+class Standby:
+    """An engine that campaigned while the role was taken: live until its own TTL has passed
+    since that campaign (a session campaigns again every TTL/4 while it waits)."""
+
+    seen_at_ns: int
+    ttl_ms: int
+
+    def live(self, now_ns: int) -> bool:
+        return now_ns - self.seen_at_ns <= self.ttl_ms * 1_000_000
+
+
 class CoordinatorState:
     """The whole replicated state of one coordinator group. Not thread-safe: the caller
     serializes `apply` with reads (coordinator.replication does, with one lock)."""
@@ -108,6 +120,7 @@ class CoordinatorState:
         self._reservation: Reservation | None = None
         self._last_release: Release | None = None
         self._campaigns: dict[tuple[str, str], CampaignRecord] = {}
+        self._standbys: dict[str, Standby] = {}  # engine_id -> its last refused campaign
         self._orders: dict[str, Order] = {}
         self._fills: dict[str, Fill] = {}
         self._positions: dict[tuple[str, str], Position] = {}
@@ -159,6 +172,7 @@ class CoordinatorState:
             )
         if self._holder is not None or self._reserved_for_another(cmd.engine_id, now_ns):
             holder = self._holder
+            self._seen_standby(cmd.engine_id, cmd.ttl_ms, now_ns)
             return CampaignResult(
                 granted=False,
                 epoch=self._epoch,
@@ -171,6 +185,7 @@ class CoordinatorState:
         self._epoch = epoch
         self._holder = Lease(cmd.engine_id, epoch, cmd.ttl_ms, now_ns, now_ns, 0)
         self._campaigns[key] = CampaignRecord(cmd.ttl_ms, epoch)
+        self._standbys.pop(cmd.engine_id, None)
         self._reservation = None
         self._handoff_to = ""
         self._clock_ns = now_ns
@@ -189,6 +204,12 @@ class CoordinatorState:
             open_orders=tuple(self.orders(open_only=True)) if with_book else (),
             positions=tuple(self.positions()) if with_book else (),
         )
+
+    def _seen_standby(self, engine_id: str, ttl_ms: int, now_ns: int) -> None:
+        """Records a waiting engine, forgetting those no longer live (the map stays small)."""
+        self._standbys = {e: s for e, s in self._standbys.items() if s.live(now_ns)}
+        self._standbys[engine_id] = Standby(now_ns, ttl_ms)
+        self._clock_ns = now_ns
 
     def _reserved_for_another(self, engine_id: str, now_ns: int) -> bool:
         reservation = self._reservation
@@ -253,9 +274,20 @@ class CoordinatorState:
             )
         if self._handoff_to == cmd.to_engine_id:
             return Ack(duplicate=True, epoch=holder.epoch)
+        standby = self._standbys.get(cmd.to_engine_id)
+        if standby is None or not standby.live(now_ns):
+            raise InvalidCommand(
+                f"{cmd.to_engine_id!r} is not a live standby (no campaign from it within its "
+                f"TTL), so nobody could take over; {self._live_standbys_text(now_ns)}",
+                "to_engine_id",
+            )
         self._handoff_to = cmd.to_engine_id
         self._clock_ns = now_ns
         return Ack(epoch=holder.epoch)
+
+    def _live_standbys_text(self, now_ns: int) -> str:
+        live = sorted(e for e, s in self._standbys.items() if s.live(now_ns))
+        return f"live standbys: {', '.join(live)}" if live else "no live standby is campaigning"
 
     def _fence(self, engine_id: str, epoch: int) -> Lease:
         """The fencing check (Invariant 3), the one place it is written. Returns the holder's
@@ -579,6 +611,7 @@ class CoordinatorState:
                 "campaigns": sorted(
                     [e, r, c.ttl_ms, c.epoch] for (e, r), c in self._campaigns.items()
                 ),
+                "standbys": sorted([e, s.seen_at_ns, s.ttl_ms] for e, s in self._standbys.items()),
                 "risk": [snapshot_codec.risk_out(s) for s in self.risk_limits()],
                 "halted": self._halted,
                 "halt_reason": self._halt_reason,
@@ -648,6 +681,10 @@ class CoordinatorState:
             state._last_release = snapshot_codec.release_in(doc["last_release"])
             state._campaigns = {
                 (e, r): CampaignRecord(int(t), int(ep)) for e, r, t, ep in doc["campaigns"]
+            }
+            # absent from the snapshots of earlier versions: nobody waiting is known yet
+            state._standbys = {
+                str(e): Standby(int(at), int(ttl)) for e, at, ttl in doc.get("standbys", [])
             }
             for row in document["orders"]:
                 state._put_order(snapshot_codec.order_in(row))

@@ -24,6 +24,7 @@ from coordinator.client import (
     Side,
     StaleEpoch,
 )
+from coordinator.client.policy import campaign_request
 from coordinator.localcluster import LocalCluster, LocalNode, free_ports, wait_until
 from coordinator.v1 import admin_pb2
 from tests.cluster_calls import MakeCluster, Writer, submit
@@ -298,22 +299,57 @@ def test_a_planned_handoff_grants_the_named_engine_next(make_cluster: MakeCluste
             session.close()
 
 
-def test_a_handoff_to_an_engine_that_never_campaigns_ends_at_its_timeout(
+def campaigned(cluster: LocalCluster, engine_id: str) -> bool:
+    """Whether the audit trail has a campaign of `engine_id` that was not granted."""
+    audit = ok(cli(cluster, "audit", "export", "--json")).splitlines()
+    return any(
+        e["command"] == "Campaign" and e["engine_id"] == engine_id and e["outcome"] != "GRANTED"
+        for e in map(json.loads, audit)
+    )
+
+
+def test_a_handoff_to_an_engine_that_is_not_a_live_standby_is_refused_and_trading_goes_on(
     make_cluster: MakeCluster,
 ) -> None:
-    """Issue 14, item 2 (its wait): with a mistyped --to, nobody is granted and no leadership
-    event follows the release, and the command ignored --timeout (it hung for 10 min 42 s). It
-    now ends at its timeout with exit 3 and says why."""
+    """Issue 14, item 2: `engines handoff --to` a mistyped name made the holder resign for an
+    engine that does not exist; nobody traded until the command was killed (10 min 42 s)."""
     cluster = make_cluster().start()
-    with EngineSession(CoordinatorClient(cluster.addresses()), "eng-a", ttl_ms=3000) as a:
+    a = EngineSession(CoordinatorClient(cluster.addresses()), "eng-a", ttl_ms=3000).start()
+    b = EngineSession(CoordinatorClient(cluster.addresses()), "eng-b", ttl_ms=3000).start()
+    try:
+        assert a.wait_active(10) and a.epoch == 1
+        wait_until(lambda: campaigned(cluster, "eng-b"), 20, "eng-b to campaign as a standby")
+        result = cli(cluster, "engines", "handoff", "--to", "eng-typo", "--timeout", "30")
+        assert result.returncode == 2, f"exit {result.returncode}\n{result.stderr}"
+        assert "'eng-typo' is not a live standby" in result.stderr, result.stderr
+        assert "live standbys: eng-b" in result.stderr, result.stderr
+        a.submit_order("after", "A1", "BTC-USD", Side.BUY, "1", "100")  # still trading
+        engines = json.loads(ok(cli(cluster, "engines", "--json")))
+        assert (engines["holder"], engines["epoch"], engines["handoff_to"]) == ("eng-a", 1, None)
+    finally:
+        for session in (a, b):
+            session.close()
+
+
+def test_a_handoff_to_a_standby_that_stops_campaigning_ends_at_its_timeout(
+    make_cluster: MakeCluster,
+) -> None:
+    """Issue 14, item 2 (its wait): the successor campaigned once, so the hand-off is accepted,
+    then it never campaigns again and no grant follows the release. The command ignored
+    --timeout; it now ends at its timeout with exit 3 and says why."""
+    cluster = make_cluster().start()
+    client = CoordinatorClient(cluster.addresses())
+    with EngineSession(client, "eng-a", ttl_ms=3000) as a:
         assert a.wait_active(10)
+        ghost = client.call("Engine", "Campaign", campaign_request("eng-ghost", 3000, "once"))
+        assert not ghost.granted and ghost.holder_id == "eng-a"
         started = time.monotonic()
         result = cli(
-            cluster, "engines", "handoff", "--to", "eng-typo", "--timeout", "3", timeout_s=60
+            cluster, "engines", "handoff", "--to", "eng-ghost", "--timeout", "3", timeout_s=60
         )
         took = time.monotonic() - started
     assert result.returncode == 3, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    assert "eng-typo was not granted within 3s" in result.stderr, result.stderr
+    assert "eng-ghost was not granted within 3s" in result.stderr, result.stderr
     print(f"engines handoff --timeout 3 returned after {took:.1f} s")
 
 

@@ -54,12 +54,12 @@ def test_first_campaign_is_granted_epoch_one_with_an_empty_book() -> None:
 
 
 def test_campaign_while_held_is_not_granted_and_names_the_holder(h: Harness) -> None:
-    before = h.state.snapshot()
+    before = h.state.leadership()
     result = h(campaign("e2", "r9", ttl_ms=800))
     assert result == CampaignResult(
         granted=False, epoch=1, holder_id="e1", ttl_ms=500, duplicate=False
     )
-    assert h.state.snapshot() == before
+    assert h.state.leadership() == before  # only recorded as a live standby, for a hand-off
 
 
 def test_campaign_by_the_holder_with_a_new_request_is_not_a_new_grant(h: Harness) -> None:
@@ -150,9 +150,43 @@ def test_a_hand_off_reservation_lapses_after_the_resigned_ttl(h: Harness) -> Non
 
 
 def test_requested_hand_off_is_announced_in_keep_alives(h: Harness) -> None:
+    h(campaign("e2", "r1"))  # a live standby: it campaigns while e1 holds
     assert h(RequestHandoff("e2")) == Ack(epoch=1)
     result = h(keep_alive("e1", 1))
     assert isinstance(result, LeaseResult) and result.handoff_to == "e2"
+
+
+def test_a_hand_off_to_an_engine_that_never_campaigned_is_refused_and_trading_goes_on(
+    h: Harness,
+) -> None:
+    """Issue 14, item 2: `engines handoff --to` a mistyped name made the holder resign for an
+    engine that does not exist, and nobody traded until the command was killed."""
+    h(campaign("e2", "r1"))
+    result = h(RequestHandoff("e-typo"))
+    refused(result, Reason.INVALID_COMMAND, "to_engine_id")
+    assert isinstance(result, Refused) and "live standbys: e2" in result.message, result
+    keep = h(keep_alive("e1", 1))
+    assert isinstance(keep, LeaseResult) and keep.handoff_to == ""
+
+
+def test_a_hand_off_to_a_standby_not_seen_within_its_ttl_is_refused(h: Harness) -> None:
+    h(campaign("e2", "r1", ttl_ms=500))
+    h(keep_alive("e1", 1), advance_ms=400)
+    assert h(RequestHandoff("e2")) == Ack(epoch=1)  # seen 400 ms ago, within its 500 ms TTL
+    h(campaign("e3", "r1", ttl_ms=500))
+    h(keep_alive("e1", 1), advance_ms=501)
+    result = h(RequestHandoff("e3"))
+    refused(result, Reason.INVALID_COMMAND, "to_engine_id")
+    assert isinstance(result, Refused) and "no live standby" in result.message, result
+
+
+def test_live_standbys_survive_a_snapshot(h: Harness) -> None:
+    h(campaign("e2", "r1"))
+    restored = Harness()
+    restored.state = CoordinatorState.restore(h.state.snapshot())
+    restored.clock = h.clock
+    assert restored(RequestHandoff("e2")) == Ack(epoch=1)
+    refused(restored(RequestHandoff("e-typo")), Reason.INVALID_COMMAND, "to_engine_id")
 
 
 def test_hand_off_with_nobody_holding_is_refused() -> None:
