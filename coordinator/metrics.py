@@ -1,8 +1,13 @@
 """Prometheus metrics of one node (prometheus-client), served over HTTP on `metrics_address`.
 
-Counters and histograms are updated where things happen (fsync, apply, outcomes); gauges are
-read from the Raft node and the state machine when Prometheus scrapes, so they cost nothing
-in between. Names are the contract of deploy/grafana-dashboard.json.
+Counters and histograms are updated where things happen (fsync, apply, outcomes); gauges and
+the Raft node's own counters are read from the Raft node and the state machine when Prometheus
+scrapes, so they cost nothing in between. Names are the contract of
+deploy/grafana-dashboard.json and the alert rules in docs/operations.md.
+
+Prometheus's conventions hold (tests/unit/test_metrics.py): a value that only grows while the
+process lives is a counter, whose samples alone end in `_total` (prometheus_client appends it
+to the family name); a gauge never ends in `_total`; times are in seconds.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from coordinator.core.results import Refused, Result
@@ -123,6 +128,10 @@ class _StateCollector(Collector):
             family.add_metric(list((labels or {}).values()), value)
             return family
 
+        def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+            """`name` without `_total`: the family appends it to its sample."""
+            return CounterMetricFamily(name, doc, value=value)
+
         role = GaugeMetricFamily(
             "coordinator_raft_role", "1 for this node's Raft role", labels=["role"]
         )
@@ -147,33 +156,31 @@ class _StateCollector(Collector):
             1.0 if raft.has_quorum() else 0.0,
         )
         counters = raft.counters()
-        yield gauge(
-            "coordinator_raft_elections_total",
-            "Elections this node started",
-            counters.elections_started,
+        yield counter(
+            "coordinator_raft_elections", "Elections this node started", counters.elections_started
         )
-        yield gauge(
-            "coordinator_raft_leader_changes_total",
+        yield counter(
+            "coordinator_raft_leader_changes",
             "Times this node became or stopped being leader",
             counters.leader_changes,
         )
-        yield gauge(
-            "coordinator_raft_acked_entries_truncated_total",
+        yield counter(
+            "coordinator_raft_acked_entries_truncated",
             "Acknowledged log entries this node truncated (must stay 0)",
             counters.acked_entries_truncated,
         )
-        yield gauge(
-            "coordinator_raft_prevote_rounds_total",
+        yield counter(
+            "coordinator_raft_prevote_rounds",
             "Pre-vote rounds this node started",
             counters.prevote_rounds,
         )
-        yield gauge(
-            "coordinator_raft_commits_held_total",
+        yield counter(
+            "coordinator_raft_commits_held",
             "Commit-index advances refused because the message proved nothing about the log",
             counters.commits_held,
         )
-        yield gauge(
-            "coordinator_raft_foreign_peers_refused_total",
+        yield counter(
+            "coordinator_raft_foreign_peers_refused",
             "Raft connections refused because the peer named another cluster (or none)",
             counters.foreign_peers_refused,
         )
@@ -208,11 +215,11 @@ class _StateCollector(Collector):
         if leadership.holder is not None:
             holder.add_metric([leadership.holder.engine_id], 1.0)
         yield holder
-        remaining = state.lease_remaining_ms()
+        remaining_ms = state.lease_remaining_ms()
         yield gauge(
-            "coordinator_lease_remaining_ms",
+            "coordinator_lease_remaining_seconds",
             "Lease left as the Raft leader times it (-1 elsewhere)",
-            -1 if remaining is None or leadership.holder is None else remaining,
+            -1 if remaining_ms is None or leadership.holder is None else remaining_ms / 1000,
         )
         yield gauge("coordinator_open_orders", "Open (not terminal) orders", open_orders)
         yield gauge("coordinator_halted", "1 while the kill switch is on", 1.0 if halted else 0.0)

@@ -34,12 +34,14 @@ from coordinator.client import (
     Grant,
     NotActive,
     NotHolder,
+    Order,
     OrderStatus,
     Refused,
     Side,
     StaleEpoch,
     Unavailable,
 )
+from coordinator.demo.summary import InDoubt
 from coordinator.demo.venue import VenueConnection
 from coordinator.v1 import engine_pb2, types_pb2
 
@@ -92,16 +94,14 @@ class DemoEngine:
         granted_at = time.time()
         # an order of a previous epoch may still be in flight on the main thread
         with self._placing:
-            sent, marked, failed = self._reconcile(grant)
+            in_doubt = self._reconcile(grant)
         self._epoch = grant.epoch
         self.event(
             "elected",
             epoch=grant.epoch,
             open_orders=len(grant.open_orders),
             resumed=grant.resumed,
-            sent_from_book=sent,
-            marked_open=marked,
-            reconcile_failed=failed,
+            in_doubt=in_doubt,
             granted_at=granted_at,
             reconcile_ms=round((time.time() - granted_at) * 1000, 1),
         )
@@ -119,36 +119,46 @@ class DemoEngine:
             self.session.resign(successor_engine_id=successor)
         self.session.campaign_again()  # back as a standby; the grant is reserved for the successor
 
-    def _reconcile(self, grant: Grant) -> tuple[int, int, int]:
+    def _reconcile(self, grant: Grant) -> dict[str, int]:
         """Warm takeover: bring the in-doubt orders of the inherited book in line with the venue,
-        by client_order_id. Returns (sent to the venue now, reconciled in all, failed)."""
-        sent = marked = failed = 0
+        by client_order_id. Returns how many in-doubt orders ended in each `InDoubt` outcome;
+        each is counted once, so the in-doubt count is the sum."""
+        outcomes = dict.fromkeys(InDoubt, 0)
         for order in grant.open_orders:
-            if order.status is not OrderStatus.PENDING_NEW:
-                continue  # its venue state is already recorded (see _record_venue_state)
-            try:
-                status = self.venue.request({"op": "query", "cid": order.client_order_id})
-                if not status["known"]:
-                    if self.session.epoch != grant.epoch:
-                        continue
-                    status = self.venue.request(
-                        {
-                            "op": "new",
-                            "cid": order.client_order_id,
-                            "engine": self.engine_id,
-                            "epoch": grant.epoch,
-                            "side": order.side.name,
-                            "quantity": str(order.quantity),
-                            "price": str(order.price),
-                        }
-                    )
-                    sent += 1
-                self._record_venue_state(order.client_order_id, status)
-                marked += 1
-            except (NotActive, Refused, Unavailable, OSError) as exc:
-                failed += 1
-                log.warning("reconciling %s failed: %s", order.client_order_id, exc)
-        return sent, marked, failed
+            if order.status is OrderStatus.PENDING_NEW:
+                # an order past PENDING_NEW has its venue state recorded already
+                outcomes[self._reconcile_one(order, grant.epoch)] += 1
+        return {str(outcome): count for outcome, count in outcomes.items()}
+
+    def _reconcile_one(self, order: Order, epoch: int) -> InDoubt:
+        """Asks the venue about one in-doubt order, sends it if the venue never received it and
+        this engine still holds `epoch`, and records its venue state. Returns what became of it;
+        an operating error (cluster, venue) is NOT_RECONCILED, never raised."""
+        cid = order.client_order_id
+        try:
+            status = self.venue.request({"op": "query", "cid": cid})
+            outcome = InDoubt.AT_VENUE
+            if not status["known"]:
+                if self.session.epoch != epoch:
+                    return InDoubt.NOT_RECONCILED  # the grant ended: never send for it
+                status = self.venue.request(
+                    {
+                        "op": "new",
+                        "cid": cid,
+                        "engine": self.engine_id,
+                        "epoch": epoch,
+                        "side": order.side.name,
+                        "quantity": str(order.quantity),
+                        "price": str(order.price),
+                    }
+                )
+                outcome = InDoubt.SENT_NOW
+            self._record_venue_state(cid, status)
+        except (NotActive, Refused, Unavailable, OSError) as exc:
+            # it may have reached the venue; the next holder asks the venue again
+            log.warning("reconciling %s failed: %s", cid, exc)
+            return InDoubt.NOT_RECONCILED
+        return outcome
 
     def _record_venue_state(self, cid: str, venue_reply: dict[str, Any]) -> None:
         """Fills first, then the acknowledgement: an order past PENDING_NEW in the book has all

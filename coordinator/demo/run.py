@@ -28,6 +28,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from coordinator.client import CoordinatorClient
+from coordinator.demo.summary import (
+    Arrival,
+    Check,
+    DemoFacts,
+    Grant,
+    Reconciliation,
+    Takeover,
+    invariant_checks,
+    summarize,
+    venue_line,
+)
 from coordinator.demo.venue import Venue
 from coordinator.localcluster import LocalCluster, ManagedProcess, wait_until
 from coordinator.v1 import admin_pb2
@@ -71,29 +82,16 @@ class EngineProcess(ManagedProcess):
 
 
 @dataclass
-class Takeover:
-    """`seconds`: from the fault until the standby held the new grant; `reconcile_ms`: then
-    until it had reconciled the inherited book with the venue and resumed trading."""
-
-    scene: str
-    from_engine: str
-    to_engine: str
-    epoch: int
-    seconds: float
-    reconcile_ms: float
-
-
-@dataclass
 class DemoState:
     """What the live view shows and the summary checks."""
 
     scene: str = "starting"
-    grants: list[tuple[float, int, str]] = field(default_factory=list)  # (time, epoch, holder)
+    phase: str = "start"  # the fault the run is in, which each grant is recorded with
+    grants: list[Grant] = field(default_factory=list)
     takeovers: list[Takeover] = field(default_factory=list)
     raft_failover_s: float | None = None
     writes_resumed_s: float | None = None
     zombie: dict[str, Any] | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 class Demo:
@@ -133,15 +131,15 @@ class Demo:
     def _observe(self) -> None:
         for event in self.client.observe(stop=self._stop):
             if event.holder_id and (
-                not self.state.grants or self.state.grants[-1][1] != event.epoch
+                not self.state.grants or self.state.grants[-1].epoch != event.epoch
             ):
-                self.state.grants.append((time.time(), event.epoch, event.holder_id))
+                self.state.grants.append(Grant(event.epoch, event.holder_id, self.state.phase))
 
     # --------------------------------------------------------------------- helpers
 
     def holder(self) -> tuple[int, str]:
         grants = self.state.grants
-        return (grants[-1][1], grants[-1][2]) if grants else (0, "")
+        return (grants[-1].epoch, grants[-1].holder) if grants else (0, "")
 
     def venue_orders(self) -> int:
         return self.venue.snapshot()[0]
@@ -174,6 +172,7 @@ class Demo:
         )
         standby = "eng-b" if active == "eng-a" else "eng-a"
         self.state.scene = f"1/3 SIGKILL of the active engine {active}"
+        self.state.phase = "engine SIGKILL"
         killed_at = time.time()
         self.engines[active].kill()
         elected = self.elected_after(standby, killed_at, epoch + 1)
@@ -185,19 +184,8 @@ class Demo:
                 elected["epoch"],
                 elected["granted_at"] - killed_at,
                 elected["reconcile_ms"],
+                Reconciliation.from_event(elected),
             )
-        )
-        self.state.notes.append(
-            f"{standby} took over with epoch {elected['epoch']} and {elected['open_orders']} open "
-            f"orders, of which {elected['marked_open']} were in doubt (PENDING_NEW) and reconciled "
-            f"with the venue ({elected['sent_from_book']} sent now because the venue had never "
-            "received them"
-            + (
-                f"; {elected['reconcile_failed']} could not be reconciled"
-                if elected.get("reconcile_failed")
-                else ""
-            )
-            + ")"
         )
         self.engines[active].start()  # back as the standby
 
@@ -210,6 +198,7 @@ class Demo:
             f"{other} to be running again",
         )
         self.state.scene = f"2/3 SIGSTOP of the active engine {active} past its lease"
+        self.state.phase = "engine SIGSTOP"
         paused_at = time.time()
         self.engines[active].signal(signal.SIGSTOP)
         elected = self.elected_after(other, paused_at, epoch + 1)
@@ -221,6 +210,7 @@ class Demo:
                 elected["epoch"],
                 elected["granted_at"] - paused_at,
                 elected["reconcile_ms"],
+                Reconciliation.from_event(elected),
             )
         )
         self.state.scene = (
@@ -245,6 +235,7 @@ class Demo:
     def scene_kill_raft_leader(self) -> None:
         leader = self.cluster.wait_for_leader()
         self.state.scene = f"3/3 SIGKILL of the Raft leader node {leader}"
+        self.state.phase = "Raft leader kill"
         before = self.venue_orders()
         killed_at = time.time()
         self.cluster.kill(leader)
@@ -255,6 +246,12 @@ class Demo:
         first_after = min((t for t, *_ in arrivals if t > killed_at), default=time.time())
         self.state.writes_resumed_s = first_after - killed_at
         self.cluster.start_node(leader)
+
+    def stop_engines(self) -> None:
+        """Stops the standbys before the holder: the holder resigns as it stops, and a standby
+        still campaigning then would be granted the role while the run is being tallied."""
+        for engine_id in standbys_first(list(self.engines), self.holder()[1]):
+            self.engines[engine_id].stop()
 
     # ------------------------------------------------------------------------ run
 
@@ -272,8 +269,8 @@ class Demo:
         self.state.scene = "streaming orders"
         self.stream_until(self.orders)
         self.state.scene = "stopping the engines and checking"
-        for engine in self.engines.values():
-            engine.stop()
+        self.state.phase = "stopping"
+        self.stop_engines()
         self.cluster.wait_serving(30)
         self.cluster.wait_converged(30)
         self._stop.set()
@@ -293,13 +290,12 @@ class Demo:
             for nid, s in sorted(statuses.items())
         )
         down = [nid for nid, n in self.cluster.nodes.items() if not n.running()]
-        distinct, messages, _ = self.venue.snapshot()
         epoch, holder = self.holder()
         lines = [
             f"scene   {self.state.scene}",
             f"nodes   {nodes}{'  down: ' + ','.join(down) if down else ''}",
             f"engine  {holder or '-'} at epoch {epoch}",
-            f"venue   {distinct}/{self.orders} orders, {messages - distinct} duplicates",
+            venue_line(self.orders, self.arrivals()),
         ]
         if self._live:
             if self._lines_drawn:
@@ -310,107 +306,47 @@ class Demo:
             self.out.write(" | ".join(lines) + "\n")
         self.out.flush()
 
-    def invariant_checks(self) -> list[tuple[str, bool, str]]:
-        """The checks every failover must pass: (name, held, detail when it did not)."""
-        duplicates = self.venue.duplicates
-        book = {o.client_order_id for o in self.client.orders()}
-        missing = sorted(cid for cid in self.venue.orders if cid not in book)
-        epochs = [epoch for _, epoch, _ in self.state.grants]
-        holders: dict[int, set[str]] = {}
-        for _, epoch, holder in self.state.grants:
-            holders.setdefault(epoch, set()).add(holder)
-        digests = {s.digest for s in self.cluster.statuses().values()}
-        return [
-            (
-                "no duplicate order at the venue",
-                not duplicates,
-                f"{len(duplicates)} duplicated client_order_ids",
-            ),
-            (
-                "every order the venue received is in the coordinator's book",
-                not missing,
-                f"missing: {missing[:5]}",
-            ),
-            (
-                "epochs strictly increase, one holder each",
-                epochs == sorted(set(epochs)) and all(len(h) == 1 for h in holders.values()),
-                f"grants: {self.state.grants}",
-            ),
-            ("every node has the same state digest", len(digests) == 1, f"{len(digests)} digests"),
-        ]
+    def arrivals(self) -> tuple[Arrival, ...]:
+        return tuple(Arrival(*arrival) for arrival in self.venue.snapshot()[2])
+
+    def facts(self) -> DemoFacts:
+        """What the run recorded, read once, for the summary and its checks."""
+        zombie = self.state.zombie or {}
+        return DemoFacts(
+            orders_target=self.orders,
+            grants=tuple(self.state.grants),
+            takeovers=tuple(self.state.takeovers),
+            arrivals=self.arrivals(),
+            book=frozenset(o.client_order_id for o in self.client.orders()),
+            digests=frozenset(s.digest for s in self.cluster.statuses().values()),
+            raft_failover_s=self.state.raft_failover_s,
+            writes_resumed_s=self.state.writes_resumed_s,
+            zombie_write=zombie.get("write"),
+            zombie_demoted=zombie.get("demoted"),
+        )
+
+    def invariant_checks(self) -> list[Check]:
+        """The checks every failover must pass (name, held, detail when it did not)."""
+        return invariant_checks(self.facts())
 
     def report(self) -> bool:
         self.render()
-        distinct, messages, _ = self.venue.snapshot()
-        duplicates = self.venue.duplicates
-        book = {o.client_order_id: o for o in self.client.orders()}
-        sent = sum(
-            1 for engine in self.engines.values() for e in engine.events() if e["event"] == "order"
-        )
-        sent += sum(
-            e.get("sent_from_book", 0)
-            for engine in self.engines.values()
-            for e in engine.events()
-            if e["event"] == "elected"
-        )
-        zombie = self.state.zombie or {}
-        checks = [
-            *self.invariant_checks(),
-            (
-                "the paused engine's write was refused as STALE_EPOCH",
-                (zombie.get("write") or {}).get("outcome") == "STALE_EPOCH",
-                f"zombie: {zombie}",
-            ),
-            (
-                "the paused engine reported itself demoted",
-                bool(zombie.get("demoted")),
-                f"zombie: {zombie}",
-            ),
-        ]
+        summary = summarize(self.facts())
         w = self.out.write
         w("\nsummary\n")
-        w(f"  orders sent to the venue by the engines  {sent}\n")
-        w(f"  orders the venue received                {distinct} distinct, {messages} messages\n")
-        w(f"  duplicates at the venue                  {len(duplicates)}\n")
-        unsent = sum(1 for cid in book if cid not in self.venue.orders)
-        w(
-            f"  orders in the coordinator's book         {len(book)} ({unsent} recorded but never "
-            "sent: an engine was\n                                           stopped between "
-            "recording and sending; the next holder\n                                           "
-            "reconciles them by client_order_id)\n"
-            if unsent
-            else f"  orders in the coordinator's book         {len(book)}\n"
-        )
-        w(
-            "  epochs granted                           "
-            f"{' -> '.join(f'{e}:{h}' for _, e, h in self.state.grants)}\n"
-        )
-        for t in self.state.takeovers:
-            w(
-                f"  takeover after {t.scene:<15}          {t.from_engine} -> {t.to_engine} (epoch "
-                f"{t.epoch}) granted after {t.seconds * 1000:.0f} ms, book reconciled in "
-                f"{t.reconcile_ms:.0f} ms more\n"
-            )
-        if self.state.raft_failover_s is not None and self.state.writes_resumed_s is not None:
-            w(
-                "  Raft leader kill                         new leader in "
-                f"{self.state.raft_failover_s * 1000:.0f} ms, orders flowing again after "
-                f"{self.state.writes_resumed_s * 1000:.0f} ms\n"
-            )
-        if zombie.get("write"):
-            write = zombie["write"]
-            w(
-                f"  zombie write (epoch {write['epoch']})                   {write['outcome']}; "
-                f"demoted: {zombie['demoted']['reason']}\n"
-            )
-        for note in self.state.notes:
-            w(f"  note: {note}\n")
+        for line in summary.lines:
+            w(f"  {line}\n")
         w("\nchecks\n")
-        for name, ok, detail in checks:
+        for name, ok, detail in summary.checks:
             w(f"  [{'ok' if ok else 'FAILED'}] {name}{'' if ok else '  -- ' + detail}\n")
-        passed = all(ok for _, ok, _ in checks)
-        w(f"\n{'all checks held' if passed else 'SOME CHECKS FAILED'}; files in {self.base}\n")
-        return passed
+        verdict = "all checks held" if summary.passed else "SOME CHECKS FAILED"
+        w(f"\n{verdict}; files in {self.base}\n")
+        return summary.passed
+
+
+def standbys_first(engine_ids: list[str], holder: str) -> list[str]:
+    """The order to stop the engines in: every standby, then the holder (if any)."""
+    return [e for e in engine_ids if e != holder] + [e for e in engine_ids if e == holder]
 
 
 def wait_for_stop_signal() -> None:

@@ -650,7 +650,7 @@ def test_metrics_are_served_with_the_documented_names(make_cluster: MakeCluster)
         "coordinator_apply_seconds_bucket",
         'coordinator_commands_total{outcome="accepted",type="SubmitOrder"}',
         "coordinator_epoch 1.0",
-        "coordinator_lease_remaining_ms",
+        "coordinator_lease_remaining_seconds",
         "coordinator_open_orders 1.0",
         "coordinator_halted 0.0",
     ):
