@@ -424,7 +424,26 @@ class AsyncEngineSession:
         )
         if self._on_elected is not None:
             grant = Grant(self.engine_id, outcome.epoch, outcome.ttl_ms, orders, positions, resumed)
-            self._callbacks.put_nowait((self._on_elected, grant))
+            self._callbacks.put_nowait((self._take_over, grant))
+
+    async def _take_over(self, grant: Grant) -> None:
+        """Runs on_elected; if it raises, the engine cannot act on the grant: it is demoted and
+        the role given back at once (a standby takes over), then it campaigns again."""
+        assert self._on_elected is not None
+        try:
+            outcome = self._on_elected(grant)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception as exc:
+            log.exception("on_elected of %s failed at epoch %d", self.engine_id, grant.epoch)
+            await self._give_back(grant.epoch, policy.elected_callback_failed(exc))
+
+    async def _give_back(self, epoch: int, reason: str) -> None:
+        await self._demote(reason, epoch=epoch)
+        try:
+            await self.client.call("Engine", "Resign", policy.resign_request(self.engine_id, epoch))
+        except CoordinatorError as exc:  # the lease then simply runs out
+            log.warning("resigning epoch %d after %s failed: %s", epoch, reason, exc)
 
     async def _keep_alive(self, action: policy.KeepAliveDue) -> None:
         request = policy.keep_alive_request(self.engine_id, action.epoch)

@@ -194,7 +194,10 @@ class EngineSession:
     positions); `on_demoted(reason)` fires when it loses it: its local lease ran out, the
     coordinator refused a write as STALE_EPOCH or NOT_HOLDER, or it resigned. Both run on the
     session's callback thread, one at a time, in order. From the moment of demotion, every
-    order call raises NotActive without touching the network.
+    order call raises NotActive without touching the network. If `on_elected` raises, the
+    engine could not take over (e.g. its reconciliation failed): the session is demoted
+    ("on_elected raised ..."), gives the role back at once so a standby is granted, and
+    campaigns again after its retry delay.
     """
 
     def __init__(
@@ -444,7 +447,23 @@ class EngineSession:
         )
         if self._on_elected is not None:
             callback = self._on_elected
-            self._callbacks.put(lambda: callback(grant))
+            self._callbacks.put(lambda: self._take_over(callback, grant))
+
+    def _take_over(self, on_elected: Callable[[Grant], None], grant: Grant) -> None:
+        """Runs on_elected; if it raises, the engine cannot act on the grant: it is demoted and
+        the role given back at once (a standby takes over), then it campaigns again."""
+        try:
+            on_elected(grant)
+        except Exception as exc:
+            log.exception("on_elected of %s failed at epoch %d", self.engine_id, grant.epoch)
+            self._give_back(grant.epoch, policy.elected_callback_failed(exc))
+
+    def _give_back(self, epoch: int, reason: str) -> None:
+        self._demote(reason, epoch=epoch)
+        try:
+            self.client.call("Engine", "Resign", policy.resign_request(self.engine_id, epoch))
+        except CoordinatorError as exc:  # the lease then simply runs out
+            log.warning("resigning epoch %d after %s failed: %s", epoch, reason, exc)
 
     def _keep_alive(self, action: policy.KeepAliveDue) -> None:
         request = policy.keep_alive_request(self.engine_id, action.epoch)

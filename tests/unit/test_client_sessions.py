@@ -121,3 +121,117 @@ def test_an_asyncio_session_demotes_at_its_lease_end_while_a_keep_alive_is_stuck
             await session.close(resign=False)
 
     asyncio.run(scenario())
+
+
+class GrantsAndRecords:
+    """Grants each campaign a new epoch, acknowledges keep-alives, records each Resign."""
+
+    def __init__(self) -> None:
+        self.epoch = 0
+        self.resigned: list[int] = []
+
+    def answer(self, method: str, request: Any) -> Any:
+        if method == "Campaign":
+            self.epoch += 1
+            return engine_pb2.CampaignResponse(
+                granted=True, epoch=self.epoch, holder_id=request.engine_id, ttl_ms=request.ttl_ms
+            )
+        if method == "Resign":
+            self.resigned.append(request.epoch)
+            return engine_pb2.ResignResponse(epoch=request.epoch)
+        return engine_pb2.KeepAliveResponse(epoch=request.epoch, ttl_ms=TTL_MS)
+
+    def call_timed(
+        self, service: str, method: str, request: Any, *, give_up_ns: int | None = None
+    ) -> Any:
+        return self.answer(method, request), time.monotonic_ns()
+
+    def call(
+        self, service: str, method: str, request: Any, *, give_up_ns: int | None = None
+    ) -> Any:
+        return self.answer(method, request)
+
+    def observe(self, *, stop: threading.Event | None = None) -> Iterator[Any]:
+        if stop is not None:
+            stop.wait(10)
+        return iter(())
+
+
+class AsyncGrantsAndRecords(GrantsAndRecords):
+    async def call_timed(  # type: ignore[override]
+        self, service: str, method: str, request: Any, *, give_up_ns: int | None = None
+    ) -> Any:
+        return self.answer(method, request), time.monotonic_ns()
+
+    async def call(  # type: ignore[override]
+        self, service: str, method: str, request: Any, *, give_up_ns: int | None = None
+    ) -> Any:
+        return self.answer(method, request)
+
+    async def observe(  # type: ignore[override]
+        self, stop: asyncio.Event | None = None
+    ) -> AsyncIterator[Any]:
+        if stop is not None:
+            await stop.wait()
+        return
+        yield
+
+
+class FailsFirstReconcile:
+    """An on_elected that raises the first time (the venue was unreachable), then succeeds."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.demotions: list[str] = []
+
+    def on_elected(self, grant: Any) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("venue unreachable")
+
+    def on_demoted(self, reason: str) -> None:
+        self.demotions.append(reason)
+
+
+RAISED = "on_elected raised RuntimeError: venue unreachable"
+
+
+def test_a_blocking_session_whose_on_elected_raises_gives_the_role_back_then_campaigns() -> None:
+    """Issue 14, item 6: an on_elected that raised was logged and the session stayed active,
+    so the engine traded on a book it never reconciled."""
+    client, engine = GrantsAndRecords(), FailsFirstReconcile()
+    session = EngineSession(
+        client,  # type: ignore[arg-type]
+        "e1",
+        ttl_ms=TTL_MS,
+        on_elected=engine.on_elected,
+        on_demoted=engine.on_demoted,
+    ).start()
+    try:
+        deadline = time.monotonic() + 5
+        while session.epoch != 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (session.epoch, client.resigned, engine.demotions) == (2, [1], [RAISED])
+    finally:
+        session.close(resign=False)
+
+
+def test_an_asyncio_session_whose_on_elected_raises_gives_the_role_back_then_campaigns() -> None:
+    async def scenario() -> None:
+        client, engine = AsyncGrantsAndRecords(), FailsFirstReconcile()
+        session = await AsyncEngineSession(
+            client,  # type: ignore[arg-type]
+            "e1",
+            ttl_ms=TTL_MS,
+            on_elected=engine.on_elected,
+            on_demoted=engine.on_demoted,
+        ).start()
+        try:
+            deadline = time.monotonic() + 5
+            while session.epoch != 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert (session.epoch, client.resigned, engine.demotions) == (2, [1], [RAISED])
+        finally:
+            await session.close(resign=False)
+
+    asyncio.run(scenario())
