@@ -216,6 +216,53 @@ def pause_engine(world: World, rng: random.Random) -> Iterator[None]:
         world.engines[engine].signal(signal.SIGCONT)
 
 
+ENGINE_TTL_S = 1.0  # every chaos engine's lease (chaos/runner.py starts them with it)
+
+
+def request_handoff(world: World, to_engine_id: str) -> str:
+    """`coordinator engines handoff --to`: "ACCEPTED", or the reason it was refused."""
+    try:
+        world.cluster.call(
+            "Admin", "RequestHandoff", admin_pb2.RequestHandoffRequest(to_engine_id=to_engine_id)
+        )
+    except Refused as refusal:
+        return str(refusal.reason)
+    return "ACCEPTED"
+
+
+def seconds_until(condition: Callable[[], bool], within_s: float) -> float | None:
+    """How long until `condition` held (polled every 50 ms), None if not within `within_s`."""
+    started = time.monotonic()
+    while time.monotonic() - started < within_s:
+        if condition():
+            return round(time.monotonic() - started, 3)
+        time.sleep(0.05)
+    return None
+
+
+@fault("handoff")
+def handoff(world: World, rng: random.Random) -> Iterator[None]:
+    """An operator's planned hand-offs while orders flow (issue 14, item 2). One to an engine
+    that does not exist must be refused and leave the holder trading: it used to make the holder
+    resign for nobody, and trading stopped. One to a live standby must be granted to it."""
+    holder = world.holder()
+    standbys = sorted(e for e in world.engines if e != holder)
+    world.details.update(holder=holder, to=rng.choice(standbys) if standbys else "")
+    world.details["stranger"] = request_handoff(world, "engine-typo")
+    # the reservation of a wrongly accepted hand-off would last one TTL: look past it
+    time.sleep(2 * ENGINE_TTL_S)
+    kept = world.details["stranger"] == "INVALID_COMMAND" and world.holder() == holder
+    world.bound(
+        "a hand-off to a stranger is refused and the holder keeps trading",
+        0.0 if kept else None,
+        0.0,
+    )
+    world.details["standby"] = request_handoff(world, world.details["to"])
+    took = seconds_until(lambda: world.holder() == world.details["to"], 10 * ENGINE_TTL_S)
+    world.bound("a hand-off to a live standby grants it", took, 3 * ENGINE_TTL_S)
+    yield
+
+
 @fault("isolate")
 def isolate(world: World, rng: random.Random) -> Iterator[None]:
     node = rng.choice(world.voters())

@@ -27,7 +27,15 @@ from typing import Any
 import grpc
 
 from chaos import checker, history
-from chaos.faults import FAULTS, EngineHandle, Step, World, cluster_timing, make_schedule
+from chaos.faults import (
+    ENGINE_TTL_S,
+    FAULTS,
+    EngineHandle,
+    Step,
+    World,
+    cluster_timing,
+    make_schedule,
+)
 from chaos.topology import ChaosCluster
 from chaos.toxiproxy import ToxiproxyServer
 from coordinator.client import CoordinatorClient, RetryPolicy
@@ -127,7 +135,7 @@ class Run:
                     self.base / f"{e}.history.jsonl",
                     self.base / f"{e}.log",
                     self.seed,
-                    ttl_ms=1000,
+                    ttl_ms=int(ENGINE_TTL_S * 1000),
                 )
                 for e in ENGINES
             }
