@@ -105,6 +105,9 @@ class LogModel:
         self.epoch = 0
         self.holder: str | None = None
         self.reserved_for: str | None = None
+        self.reserved_until_ns = 0  # a hand-off reservation lasts the resigned holder's TTL
+        self.ttl_ms = 0  # of the current grant
+        self.now_ns = 0  # the leader stamp of the entry being fed
         self.grants: dict[int, str] = {}
         self.halted = False
         self.orders: dict[str, ModelOrder] = {}
@@ -118,6 +121,7 @@ class LogModel:
             entry.get("outcome") or "",
             entry.get("fields") or {},
         )
+        self.now_ns = int(entry.get("issued_at_ns") or 0)
         subject = f.get("client_order_id") or f.get("fill_id") or ""
         at = f"log index {entry['index']} ({command} {subject})"
         if command in ENGINE_WRITES:
@@ -156,10 +160,11 @@ class LogModel:
         engine = f["engine_id"]
         if self.holder is not None:
             grants.fail(f"{at}: granted to {engine} while {self.holder} held epoch {self.epoch}")
-        if self.reserved_for not in (None, engine):
+        if self.reserved_for not in (None, engine) and self.now_ns < self.reserved_until_ns:
             grants.fail(f"{at}: granted to {engine} while reserved for {self.reserved_for}")
         self.epoch += 1
         self.holder, self.reserved_for = engine, None
+        self.ttl_ms = int(f.get("ttl_ms") or 0)
         self.grants[self.epoch] = engine
 
     def _Expire(self, f: dict[str, Any], outcome: str, at: str) -> None:
@@ -174,6 +179,7 @@ class LogModel:
         if outcome == "ACCEPTED":
             self.holder = None
             self.reserved_for = f.get("successor_engine_id") or None
+            self.reserved_until_ns = self.now_ns + self.ttl_ms * 1_000_000
 
     # ---------------------------------------------------------------------- orders
 
