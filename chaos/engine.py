@@ -77,8 +77,20 @@ class ChaosEngine:
         self._stop = threading.Event()
         self._seq = 0
         self.session = EngineSession(
-            self.client, engine_id, ttl_ms, on_elected=self._elected, on_demoted=self._demoted
+            self.client,
+            engine_id,
+            ttl_ms,
+            on_elected=self._elected,
+            on_demoted=self._demoted,
+            on_handoff=self._hand_off,
         )
+
+    def _hand_off(self, successor: str) -> None:
+        """A planned hand-off: give the role to `successor`, then stand by again (a drained
+        engine is the next failover's standby, as an operator would keep it)."""
+        self.history.write(OK, "handoff", epoch=self.session.core.epoch, to=successor)
+        self.session.resign(successor_engine_id=successor)
+        self.session.campaign_again()
 
     def _elected(self, grant: Grant) -> None:
         with self._book_lock:
