@@ -190,6 +190,7 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
                 "a cluster secret is required: without it the Raft port unpickles whatever it "
                 "receives"
             )
+        self.peer_secret = cluster_secret.encode()  # the peer wire's key (peer_cipher.py)
         self.settings = settings
         self.replicated = replicated
         self.identity = self_node

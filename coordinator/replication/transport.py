@@ -15,6 +15,8 @@
   on every link keeps reads flowing, so the timeout only fires on links that are really dead.
 - Membership only through the coordinator's Admin API: pysyncobj's `syncobj_admin` utility
   commands (add, remove, set_version, transfer) are not registered on the Raft port.
+- The peer wire: every connection, dialled or accepted, is a SealedConnection (peer_wire.py):
+  AES-GCM per connection and direction instead of pysyncobj's Fernet and zlib.
 - Cluster identity: the handshake names the cluster as well as the node. A peer of another
   cluster (or one that names none) is refused and logged even if it holds the secret, so two
   clusters that share a secret never exchange a log entry (issue 8, defect 7).
@@ -29,6 +31,8 @@ from pysyncobj.dns_resolver import globalDnsResolver
 from pysyncobj.monotonic import monotonic
 from pysyncobj.tcp_connection import CONNECTION_STATE
 from pysyncobj.transport import TCPTransport
+
+from coordinator.replication.peer_wire import SealedConnection
 
 if TYPE_CHECKING:
     from coordinator.replication.syncobj_patch import CoordinatorSyncObj
@@ -48,6 +52,15 @@ class CoordinatorTransport(TCPTransport):  # type: ignore[misc]
         self.foreign_peers_refused = 0
         self._refusals_logged: set[str] = set()
         super().__init__(syncObj, selfNode, otherNodes)
+
+    def addNode(self, node: Any) -> None:
+        super().addNode(node)
+        connection = self._connections.get(node)
+        if connection is not None:  # the connection this node dials
+            SealedConnection.seal(connection, self._syncObj.peer_secret)
+
+    def _onNewIncomingConnection(self, conn: Any) -> None:
+        super()._onNewIncomingConnection(SealedConnection.seal(conn, self._syncObj.peer_secret))
 
     def setOnUtilityMessageCallback(self, message: str, callback: Any) -> None:
         if message in UTILITY_COMMANDS_ALLOWED:

@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import struct
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import pysyncobj.pickle as pysyncobj_pickle
 import pytest
 from pysyncobj.config import FAIL_REASON
 from pysyncobj.transport import TCPTransport
@@ -20,9 +24,11 @@ from coordinator.localcluster import holds_for, wait_until
 from coordinator.ports import free_ports
 from coordinator.replication.envelope import ENTRY_TYPE
 from coordinator.replication.journal import RocksJournal
+from coordinator.replication.peer_cipher import PeerCipher
 from coordinator.replication.raft import MembershipRefused, RaftSettings
 from coordinator.replication.syncobj_patch import CoordinatorSyncObj, make_node
 from tests.integration.inprocess import (
+    SECRET,
     InProcessCluster,
     MakeInProcessCluster,
     Partition,
@@ -194,6 +200,37 @@ def test_the_raft_port_never_unpickles_bytes_from_an_unauthenticated_peer(
         with contextlib.suppress(TimeoutError):
             connection.recv(10)
     holds_for(lambda: not marker.exists(), 0.3, "the payload to stay unpickled (no file written)")
+    assert cluster.commit_barrier() == Ack()
+
+
+def speak_to_raft_port(address: str, secret: bytes) -> tuple[PeerCipher, bytes]:
+    """Dials a node's Raft port, sends a hello sealed under `secret`, and returns the cipher and
+    the node's answer (b"" if it hung up)."""
+    host, port = address.rsplit(":", 1)
+    cipher = PeerCipher(secret)
+    hello = cipher.seal(pysyncobj_pickle.dumps(os.urandom(32)))
+    with socket.create_connection((host, int(port)), timeout=2) as connection:
+        connection.sendall(struct.pack("<I", len(hello)) + hello)
+        connection.settimeout(2)
+        answer = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := connection.recv(65536):
+                answer += chunk
+                if len(answer) >= 4 and len(answer) >= 4 + struct.unpack("<I", answer[:4])[0]:
+                    break
+    return cipher, answer
+
+
+def test_the_raft_port_answers_an_aes_gcm_hello_under_the_secret_and_drops_any_other(
+    cluster: InProcessCluster,
+) -> None:
+    """Issue 10: the peer wire is AES-GCM keyed from the secret (peer_cipher.py), not Fernet."""
+    cipher, answer = speak_to_raft_port(cluster.addresses[0], SECRET.encode())
+    (length,) = struct.unpack("<I", answer[:4])
+    their_random = pysyncobj_pickle.loads(cipher.open(answer[4 : 4 + length]))
+    assert isinstance(their_random, bytes) and len(their_random) == 32
+    _, refused = speak_to_raft_port(cluster.addresses[0], b"not the cluster's secret at all")
+    assert refused == b""
     assert cluster.commit_barrier() == Ack()
 
 
