@@ -47,6 +47,8 @@ from coordinator.replication.settings import (
     AUDIT_RETENTION_ENTRIES,
     COMPACTION_MIN_ENTRIES,
     DEFAULT_PRESET,
+    PEER_WIRE_SEALED,
+    PEER_WIRES,
     RaftSettings,
 )
 
@@ -71,6 +73,7 @@ NODE_KEYS = {
     "metrics_address",
     "log_format",
     "join",
+    "peer_wire",
 }
 TIMING_KEYS = {"preset", *LOG_DEFAULTS, *PRESETS[DEFAULT_PRESET]}
 PEER_KEYS = {"id", "raft_address", "grpc_address"}
@@ -110,6 +113,7 @@ class NodeConfig:
     dial: Mapping[str, str] = field(default_factory=dict)
     join: bool = False
     grpc_bind: str = ""
+    peer_wire: str = PEER_WIRE_SEALED  # what this node dials peers with (settings.PEER_WIRES)
     # what is allowed but unsafe, e.g. a secret file others can read (serve logs each one)
     warnings: tuple[str, ...] = ()
 
@@ -235,6 +239,9 @@ def _build(
         problems.append("node.data_dir is required (the directory for the Raft log and snapshots)")
     warnings: list[str] = []
     secret = _secret(node, problems, warnings)
+    peer_wire = node.get("peer_wire", PEER_WIRE_SEALED)
+    if peer_wire not in PEER_WIRES:
+        problems.append(f"node.peer_wire must be one of {list(PEER_WIRES)}, got {peer_wire!r}")
     log_format = node.get("log_format", "text")
     if log_format not in ("text", "json"):
         problems.append(f"node.log_format must be 'text' or 'json', got {log_format!r}")
@@ -281,6 +288,7 @@ def _build(
         dial={str(k): str(v) for k, v in dial.items()},
         join=bool(join),
         grpc_bind=str(node.get("grpc_bind") or ""),
+        peer_wire=str(peer_wire),
         warnings=tuple(warnings),
     )
 

@@ -52,6 +52,11 @@ class PeerCipher:
         self._sent = 0
         self._received = 0
 
+    @property
+    def awaiting_hello(self) -> bool:
+        """Nothing received yet on this connection."""
+        return self._their_salt is None
+
     def seal(self, payload: bytes) -> bytes:
         if not self._hello_sent:
             self._hello_sent = True

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import struct
+import zlib
 from typing import Any
 
 import pysyncobj.pickle as pickle
@@ -28,14 +29,21 @@ FRAME_MAX = 1 << 28  # 256 MiB: far above pysyncobj's largest message (a snapsho
 class SealedConnection(TcpConnection):  # type: ignore[misc]
     secret: bytes
     cipher: PeerCipher
+    accept_fernet: bool
 
     @classmethod
-    def seal(cls, conn: TcpConnection, secret: bytes) -> SealedConnection:
-        """Makes `conn` (created by pysyncobj) a sealed one; nothing has been read on it yet."""
+    def seal(
+        cls, conn: TcpConnection, secret: bytes, *, accept_fernet: bool = False
+    ) -> SealedConnection:
+        """Makes `conn` (created by pysyncobj) a sealed one; nothing has been read on it yet.
+        With `accept_fernet` (an accepted connection), a peer whose first frame is pysyncobj's
+        Fernet under the secret is served on that wire instead: a node of the previous release
+        during a rolling upgrade."""
         conn.__class__ = cls
         sealed: SealedConnection = conn
         sealed.secret = secret
         sealed.cipher = PeerCipher(secret)
+        sealed.accept_fernet = accept_fernet
         return sealed
 
     def send(self, message: Any) -> None:
@@ -63,7 +71,22 @@ class SealedConnection(TcpConnection):  # type: ignore[misc]
         try:
             payload = self.cipher.open(frame)
         except PeerAuthError as exc:
+            if self.accept_fernet and self.cipher.awaiting_hello:
+                return self._serve_fernet(frame, exc)
             log.warning("dropped a Raft connection: %s", exc)
             self.disconnect()
             return None
         return pickle.loads(payload)
+
+    def _serve_fernet(self, frame: bytes, refusal: PeerAuthError) -> Any:
+        """The first frame was no sealed hello: if it is a Fernet token under the secret (the
+        previous release dialling), this connection goes on in pysyncobj's own way."""
+        try:
+            data = self.encryptor.decrypt(frame)
+        except Exception:  # cryptography's InvalidToken, or no encryptor: not ours either
+            log.warning("dropped a Raft connection: %s", refusal)
+            self.disconnect()
+            return None
+        log.warning("a peer speaks the previous release's Fernet wire: upgrade it")
+        self.__class__ = TcpConnection
+        return pickle.loads(zlib.decompress(data))

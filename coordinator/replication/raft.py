@@ -35,7 +35,7 @@ from coordinator.replication.proposals import (
     Overloaded,
     ProposalError,
 )
-from coordinator.replication.settings import RaftSettings
+from coordinator.replication.settings import PEER_WIRE_SEALED, RaftSettings
 from coordinator.replication.snapshots import MemberAddress
 from coordinator.replication.state import ReplicatedState
 from coordinator.replication.syncobj_patch import (
@@ -81,6 +81,7 @@ class RaftNode:
         learner: bool = False,
         learner_floor: int | None = None,
         on_learner_floor: Callable[[int], None] | None = None,
+        peer_wire: str = PEER_WIRE_SEALED,
     ) -> None:
         self.identity = identity
         self.settings = settings
@@ -102,6 +103,7 @@ class RaftNode:
             learner_floor=learner_floor,
             on_learner_floor=on_learner_floor,
             cluster_id=cluster_id,
+            peer_wire=peer_wire,
         )
 
     # ------------------------------------------------------------------ commands

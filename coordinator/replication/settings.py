@@ -92,3 +92,10 @@ class RaftSettings:
         if self.compaction_min_entries < 10:
             problems.append("compaction_min_entries must be at least 10")
         return problems
+
+
+# node.peer_wire: the wire a node dials its peers with; it accepts both, so that a cluster can
+# upgrade from the releases before the sealed wire one node at a time (docs/operations.md)
+PEER_WIRE_SEALED = "aes-gcm"
+PEER_WIRE_FERNET = "fernet"  # pysyncobj's wire, as the releases before the sealed one spoke it
+PEER_WIRES = (PEER_WIRE_SEALED, PEER_WIRE_FERNET)

@@ -69,7 +69,7 @@ from coordinator.replication.membership import CommittedMembership, Promotion, R
 from coordinator.replication.prevote import PreVote, Stand
 from coordinator.replication.proposals import MembershipRefused, OutcomeUnknown, proposal_error
 from coordinator.replication.roles import Role
-from coordinator.replication.settings import RaftSettings
+from coordinator.replication.settings import PEER_WIRE_SEALED, RaftSettings
 from coordinator.replication.snapshots import MemberAddress
 from coordinator.replication.state import ReplicatedState
 from coordinator.replication.transport import CoordinatorTransport
@@ -164,6 +164,7 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
     _SyncObj__transferInProgress: bool
     _SyncObj__transport: CoordinatorTransport
     _SyncObj__raftCommitIndex: int
+    transport_class: type[CoordinatorTransport] = CoordinatorTransport
 
     def __init__(
         self,
@@ -181,6 +182,7 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
         learner_floor: int | None = None,
         on_learner_floor: Callable[[int], None] | None = None,
         cluster_id: str = "",
+        peer_wire: str = PEER_WIRE_SEALED,
     ) -> None:
         """`self_node` is this node as the cluster knows it. A `learner` joins as a pysyncobj
         read-only node: it receives the log and votes on nothing until `members add` makes it a
@@ -191,6 +193,7 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
                 "receives"
             )
         self.peer_secret = cluster_secret.encode()  # the peer wire's key (peer_cipher.py)
+        self.dials_sealed = peer_wire == PEER_WIRE_SEALED  # else pysyncobj's Fernet (upgrades)
         self.settings = settings
         self.replicated = replicated
         self.identity = self_node
@@ -252,7 +255,7 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
                 None if learner else self_node,
                 list(peers),
                 conf,
-                transportClass=CoordinatorTransport,
+                transportClass=self.transport_class,
             )
 
     # ------------------------------------------------------------- proposing

@@ -56,11 +56,13 @@ class CoordinatorTransport(TCPTransport):  # type: ignore[misc]
     def addNode(self, node: Any) -> None:
         super().addNode(node)
         connection = self._connections.get(node)
-        if connection is not None:  # the connection this node dials
+        if connection is not None and self._syncObj.dials_sealed:  # a connection this node dials
             SealedConnection.seal(connection, self._syncObj.peer_secret)
 
     def _onNewIncomingConnection(self, conn: Any) -> None:
-        super()._onNewIncomingConnection(SealedConnection.seal(conn, self._syncObj.peer_secret))
+        # accepted: sealed, or the previous release's Fernet wire while a cluster upgrades
+        sealed = SealedConnection.seal(conn, self._syncObj.peer_secret, accept_fernet=True)
+        super()._onNewIncomingConnection(sealed)
 
     def setOnUtilityMessageCallback(self, message: str, callback: Any) -> None:
         if message in UTILITY_COMMANDS_ALLOWED:

@@ -204,6 +204,7 @@ class CoordinatorNode:
             learner_floor=datadir.read(c.data_dir).get("learner_floor"),
             on_learner_floor=lambda floor: datadir.update(c.data_dir, learner_floor=floor),
             cluster_id=self.cluster_id,
+            peer_wire=c.peer_wire,
         )
         self._keeper = LeaseKeeper(raft)
         self._keeper.start()

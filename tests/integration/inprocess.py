@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,13 +38,14 @@ def raft_node(
     *,
     journal_factory: Callable[..., RocksJournal] = RocksJournal,
     cluster_id: str = CLUSTER_ID,
+    node_class: type[CoordinatorSyncObj] = CoordinatorSyncObj,
     **options: Any,
 ) -> CoordinatorSyncObj:
     """One Raft node with a fresh RocksDB journal under `directory`, listening at its identity's
     address and sharing the test secret; `options` go to CoordinatorSyncObj (learner, ...)."""
     directory.mkdir(parents=True, exist_ok=True)
     journal = journal_factory(directory / "raft", directory / "snapshot.bin")
-    return CoordinatorSyncObj(
+    return node_class(
         self_node=identity,
         peers=peers,
         settings=settings,
@@ -66,7 +67,9 @@ class InProcessCluster:
         journal_factory: Callable[..., RocksJournal] = RocksJournal,
         log_guards: bool = True,
         cluster_id: str = CLUSTER_ID,
+        per_node: Sequence[Mapping[str, Any]] = (),
     ) -> None:
+        """`per_node[i]`: raft_node's options for node i (e.g. node_class, peer_wire)."""
         ports = free_ports(2 * size)
         self.addresses = [f"127.0.0.1:{ports[i]}" for i in range(size)]
 
@@ -83,6 +86,7 @@ class InProcessCluster:
                 journal_factory=journal_factory,
                 cluster_id=cluster_id,
                 log_guards=log_guards,
+                **(per_node[i] if i < len(per_node) else {}),
             )
             for i in range(size)
         ]

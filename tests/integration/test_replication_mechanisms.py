@@ -27,6 +27,7 @@ from coordinator.replication.journal import RocksJournal
 from coordinator.replication.peer_cipher import PeerCipher
 from coordinator.replication.raft import MembershipRefused, RaftSettings
 from coordinator.replication.syncobj_patch import CoordinatorSyncObj, make_node
+from coordinator.replication.transport import CoordinatorTransport
 from tests.integration.inprocess import (
     SECRET,
     InProcessCluster,
@@ -232,6 +233,49 @@ def test_the_raft_port_answers_an_aes_gcm_hello_under_the_secret_and_drops_any_o
     _, refused = speak_to_raft_port(cluster.addresses[0], b"not the cluster's secret at all")
     assert refused == b""
     assert cluster.commit_barrier() == Ack()
+
+
+class PreviousReleaseTransport(CoordinatorTransport):
+    """The transport as the release before the sealed wire had it: pysyncobj's Fernet, both
+    ways (tests only)."""
+
+    def addNode(self, node: Any) -> None:
+        TCPTransport.addNode(self, node)
+
+    def _onNewIncomingConnection(self, conn: Any) -> None:
+        TCPTransport._onNewIncomingConnection(self, conn)
+
+
+class PreviousRelease(CoordinatorSyncObj):
+    """A node of the release before the sealed peer wire (tests only)."""
+
+    transport_class = PreviousReleaseTransport
+
+
+def all_links_up(cluster: InProcessCluster) -> bool:
+    return all(n.isNodeConnected(p) for n in cluster.nodes for p in n.otherNodes)
+
+
+@pytest.mark.parametrize("old", [0, 2])  # the previous release on the lowest or highest address
+def test_a_rolling_upgrade_keeps_every_link_up(
+    make_inprocess_cluster: MakeInProcessCluster, old: int
+) -> None:
+    """Step 1 of the upgrade (docs/operations.md): upgraded nodes dial with `peer_wire = fernet`
+    and accept both wires, so a node of the previous release still reaches every other node.
+    Step 2: they switch to aes-gcm one at a time; a sealed node and a Fernet-dialling one
+    still talk (node 1 stays on fernet here)."""
+    for step in ("fernet", "aes-gcm"):
+        per_node: list[dict[str, Any]] = [
+            {"peer_wire": step},
+            {"peer_wire": "fernet"},
+            {"peer_wire": step},
+        ]
+        if step == "fernet":
+            per_node[old] = {"node_class": PreviousRelease}
+        cluster = make_inprocess_cluster(per_node=per_node)
+        cluster.leader(20)
+        wait_until(lambda c=cluster: all_links_up(c), 15, f"every link up ({step})")
+        assert cluster.commit_barrier() == Ack()
 
 
 def test_a_missing_cluster_secret_is_refused_at_construction(tmp_path: Path) -> None:

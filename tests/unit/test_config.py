@@ -156,3 +156,17 @@ def test_a_secret_file_others_can_read_is_a_warning_naming_the_fix(
 def test_a_secret_file_only_its_owner_can_read_is_used_without_a_warning(tmp_path: Path) -> None:
     config = load(write(tmp_path, secret_file(tmp_path, 0o600)), environ={})
     assert (config.cluster_secret, config.warnings) == ("0123456789abcdef0123", ())
+
+
+def test_the_peer_wire_defaults_to_aes_gcm_and_takes_fernet_for_an_upgrade(tmp_path: Path) -> None:
+    assert load(write(tmp_path, GOOD), environ={}).peer_wire == "aes-gcm"
+    upgrading = GOOD.replace('data_dir = "/tmp/x"', 'data_dir = "/tmp/x"\npeer_wire = "fernet"')
+    assert load(write(tmp_path, upgrading), environ={}).peer_wire == "fernet"
+    with pytest.raises(ConfigError, match=r"node\.peer_wire must be one of"):
+        load(
+            write(
+                tmp_path,
+                GOOD.replace('data_dir = "/tmp/x"', 'data_dir = "/tmp/x"\npeer_wire = "tls"'),
+            ),
+            environ={},
+        )

@@ -13,10 +13,15 @@ PACKAGES = ("coordinator", "chaos")
 ADAPTERS = {
     "coordinator/replication/syncobj_patch.py",
     "coordinator/replication/transport.py",
+    "coordinator/replication/peer_wire.py",  # pysyncobj's TcpConnection, sealed
     "coordinator/replication/journal.py",
     "coordinator/replication/proposals.py",
 }
-INTERNAL = ("coordinator.replication.syncobj_patch", "coordinator.replication.transport")
+INTERNAL = (
+    "coordinator.replication.syncobj_patch",
+    "coordinator.replication.transport",
+    "coordinator.replication.peer_wire",
+)
 PYSYNCOBJ_NAMES = re.compile(
     r"\b(otherNodes|readonlyNodes|selfNode|hasQuorum|raftCurrentTerm|raftCommitIndex|"
     r"raftLastApplied|isNodeConnected|destroy_synchronous|_getLeader|_isLeader|"
