@@ -57,6 +57,11 @@ class PeerCipher:
         """Nothing received yet on this connection."""
         return self._their_salt is None
 
+    @property
+    def can_seal(self) -> bool:
+        """Whether `seal` can send now: our hello is still to go, or the session is keyed."""
+        return not self._hello_sent or self._send is not None
+
     def seal(self, payload: bytes) -> bytes:
         if not self._hello_sent:
             self._hello_sent = True

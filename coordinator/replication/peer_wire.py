@@ -47,6 +47,11 @@ class SealedConnection(TcpConnection):  # type: ignore[misc]
         return sealed
 
     def send(self, message: Any) -> None:
+        if not self.cipher.can_seal:
+            # TCP is up but the peer's hello has not come: pysyncobj already sends (votes,
+            # pre-votes). Dropped like a lost packet; Raft sends it again.
+            log.debug("dropped a %s sent before the peer's hello", type(message).__name__)
+            return
         frame = self.cipher.seal(pickle.dumps(message))
         self._TcpConnection__writeBuffer += LENGTH.pack(len(frame)) + frame
         self._TcpConnection__trySendBuffer()
