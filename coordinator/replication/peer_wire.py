@@ -57,8 +57,9 @@ class SealedConnection(TcpConnection):  # type: ignore[misc]
         self._TcpConnection__trySendBuffer()
 
     def disconnect(self) -> None:
+        # first: a reconnection starts with new salts, even one made from the callback below
+        self.cipher = PeerCipher(self.secret)
         super().disconnect()
-        self.cipher = PeerCipher(self.secret)  # a reconnection starts with new salts
 
     def _TcpConnection__processParseMessage(self) -> Any:
         buffer: bytes = self._TcpConnection__readBuffer  # type: ignore[has-type]

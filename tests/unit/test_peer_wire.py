@@ -31,3 +31,18 @@ def test_a_message_sent_before_the_peers_hello_is_dropped_not_raised() -> None:
     finally:
         ours.close()
         theirs.close()
+
+
+def test_a_reconnection_starts_a_new_session_with_a_new_hello() -> None:
+    ours, theirs = socket.socketpair()
+    poller = createPoller("auto")
+    try:
+        connection = SealedConnection.seal(TcpConnection(poller, socket=ours), SECRET)
+        first = connection.cipher
+        connection.send(b"pysyncobj's random key")
+        connection.disconnect()
+        assert connection.cipher is not first and connection.cipher.can_seal
+        assert connection.cipher.awaiting_hello
+    finally:
+        ours.close()
+        theirs.close()
