@@ -54,6 +54,7 @@ from coordinator.replication.settings import (
 
 # re-exported: config.PRESETS is the documented name
 from coordinator.replication.settings import PRESETS as PRESETS
+from coordinator.wire.channel import is_host_port
 
 SECRET_MIN_LENGTH = 16
 # The [timing] keys outside the presets, with their defaults.
@@ -380,8 +381,7 @@ def _address(key: str, value: Any, problems: list[str]) -> bool:
     if not isinstance(value, str) or ":" not in value:
         problems.append(f"{key} must be host:port, got {value!r}")
         return False
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not is_host_port(value):
         problems.append(f"{key} must be host:port with a port in 1-65535, got {value!r}")
         return False
     return True

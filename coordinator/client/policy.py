@@ -39,6 +39,7 @@ from coordinator.core.model import OrderStatus, Side
 from coordinator.core.refusals import Operating, Reason
 from coordinator.core.results import FillResult, OrderResult
 from coordinator.v1 import admin_pb2, engine_pb2, types_pb2
+from coordinator.wire.channel import is_host_port
 from coordinator.wire.records import order_from_wire, position_from_wire
 from coordinator.wire.status import reason_of
 
@@ -542,8 +543,7 @@ def parse_addresses(addresses: str | Sequence[str]) -> list[str]:
     if not cleaned:
         raise ValueError("at least one coordinator gRPC address is required (host:port)")
     for address in cleaned:
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not is_host_port(address):
             raise ValueError(f"{address!r} is not a gRPC address: expected host:port, port 1-65535")
     return cleaned
 
