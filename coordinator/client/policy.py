@@ -60,15 +60,13 @@ REFUSAL_CODES = frozenset(
 _REFUSALS = frozenset(Reason)
 _OPERATING = {o.value: o for o in Operating}
 LEASE_EXPIRED = "lease expired: no keep-alive was acknowledged in time"
+LEASE_RAN_OUT_IN_CALL = "lease expired during a call"
 
 
 def elected_callback_failed(error: Exception) -> str:
     """The demotion reason when on_elected raised: the engine could not take over (reconcile
     its book, reach its venue), so it must not trade; the session gives the role back."""
     return f"on_elected raised {type(error).__name__}: {error}"
-
-
-LEASE_RAN_OUT_IN_CALL = "lease expired during a call"
 
 
 class Verdict(enum.Enum):

@@ -45,7 +45,6 @@ class PeerCipher:
         self._secret = secret
         self._hello = AESGCM(_key(secret, b"", b"coordinator raft hello key"))
         self._salt = os.urandom(SALT_BYTES)
-        self._their_salt: bytes | None = None
         self._hello_sent = False
         self._send: AESGCM | None = None
         self._receive: AESGCM | None = None
@@ -55,7 +54,7 @@ class PeerCipher:
     @property
     def awaiting_hello(self) -> bool:
         """Nothing received yet on this connection."""
-        return self._their_salt is None
+        return self._receive is None
 
     @property
     def can_seal(self) -> bool:
@@ -74,10 +73,8 @@ class PeerCipher:
         return self._send.encrypt(nonce, payload, FRAME_AAD)
 
     def open(self, frame: bytes) -> bytes:
-        if self._their_salt is None:
+        if self._receive is None:  # keyed by the peer's hello, which comes first
             return self._open_hello(frame)
-        if self._receive is None:
-            raise PeerAuthError("a frame before our hello was sent")
         nonce = self._received.to_bytes(NONCE_BYTES, "big")
         try:
             payload = self._receive.decrypt(nonce, frame, FRAME_AAD)
@@ -95,7 +92,6 @@ class PeerCipher:
         their_salt, payload = opened[:SALT_BYTES], opened[SALT_BYTES:]
         if len(their_salt) != SALT_BYTES or their_salt == self._salt:
             raise PeerAuthError("a hello carrying our own salt (a reflection) or none")
-        self._their_salt = their_salt
         info = b"coordinator raft frames"
         self._send = AESGCM(_key(self._secret, self._salt + their_salt, info))
         self._receive = AESGCM(_key(self._secret, their_salt + self._salt, info))
