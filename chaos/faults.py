@@ -230,14 +230,16 @@ def request_handoff(world: World, to_engine_id: str) -> str:
     return "ACCEPTED"
 
 
-def seconds_until(condition: Callable[[], bool], within_s: float) -> float | None:
-    """How long until `condition` held (polled every 50 ms), None if not within `within_s`."""
+def seconds_until(
+    condition: Callable[[], bool], within_s: float, what: str, interval_s: float = 0.1
+) -> float | None:
+    """Seconds until `condition` held (wait_until's polling), None if not within `within_s`."""
     started = time.monotonic()
-    while time.monotonic() - started < within_s:
-        if condition():
-            return round(time.monotonic() - started, 3)
-        time.sleep(0.05)
-    return None
+    try:
+        wait_until(condition, within_s, what, interval_s=interval_s)
+    except TimeoutError:
+        return None
+    return round(time.monotonic() - started, 2)
 
 
 @fault("handoff")
@@ -258,7 +260,12 @@ def handoff(world: World, rng: random.Random) -> Iterator[None]:
         0.0,
     )
     world.details["standby"] = request_handoff(world, world.details["to"])
-    took = seconds_until(lambda: world.holder() == world.details["to"], 10 * ENGINE_TTL_S)
+    took = seconds_until(
+        lambda: world.holder() == world.details["to"],
+        10 * ENGINE_TTL_S,
+        f"{world.details['to']} to hold the role",
+        interval_s=0.05,
+    )
     world.bound("a hand-off to a live standby grants it", took, 3 * ENGINE_TTL_S)
     yield
 
@@ -400,17 +407,10 @@ def highest_commit(world: World) -> int:
 def commits_resume(world: World, entries: int, within_s: float) -> float | None:
     """Seconds until the cluster commits `entries` more entries (the engines' orders and
     keep-alives), or None if it does not within `within_s`: a wedged cluster commits nothing."""
-    started, base = time.monotonic(), highest_commit(world)
-    try:
-        wait_until(
-            lambda: highest_commit(world) >= base + entries,
-            within_s,
-            f"{entries} more commits",
-            interval_s=0.1,
-        )
-    except TimeoutError:
-        return None
-    return round(time.monotonic() - started, 2)
+    base = highest_commit(world)
+    return seconds_until(
+        lambda: highest_commit(world) >= base + entries, within_s, f"{entries} more commits"
+    )
 
 
 def leader_view(world: World) -> admin_pb2.StatusResponse | None:
@@ -700,20 +700,12 @@ def drive_majority(world: World, majority: list[str]) -> None:
 def measure_repair(world: World, node_id: str, trace_offset: int) -> None:
     """After healing: how long until `node_id` has applied what the majority had committed, and
     whether it got there through a snapshot (an `S` row in its apply trace)."""
-    target, started = highest_commit(world), time.monotonic()
-    took_s: float | None = None
-    try:
-        wait_until(
-            lambda: (
-                world.cluster.status(node_id, timeout_s=STATUS_TIMEOUT_S).applied_index >= target
-            ),
-            REPAIR_WITHIN_S,
-            f"{node_id} to apply index {target}",
-            interval_s=0.1,
-        )
-        took_s = round(time.monotonic() - started, 2)
-    except TimeoutError:
-        pass
+    target = highest_commit(world)
+    took_s = seconds_until(
+        lambda: world.cluster.status(node_id, timeout_s=STATUS_TIMEOUT_S).applied_index >= target,
+        REPAIR_WITHIN_S,
+        f"{node_id} to apply index {target}",
+    )
     world.bound("repair_s", took_s, REPAIR_WITHIN_S)
     trace = world.chaos.trace_path(node_id)
     if trace.exists():
