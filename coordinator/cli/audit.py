@@ -81,10 +81,7 @@ COLUMNS = {
     "outcome": 22,
 }
 HEADER = (
-    "  ".join(
-        ("ISSUED_AT" if key == "issued_at_ns" else key.upper()).ljust(width)
-        for key, width in COLUMNS.items()
-    )
+    "  ".join(key.removesuffix("_ns").upper().ljust(width) for key, width in COLUMNS.items())
     + "  FIELDS"
 )
 
