@@ -24,9 +24,10 @@ _sym_db = _symbol_database.Default()
 
 
 from coordinator.v1 import types_pb2 as coordinator_dot_v1_dot_types__pb2
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63oordinator/v1/engine.proto\x12\x0e\x63oordinator.v1\x1a\x1a\x63oordinator/v1/types.proto\"H\n\x0f\x43\x61mpaignRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\x0e\n\x06ttl_ms\x18\x02 \x01(\r\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xc1\x01\n\x10\x43\x61mpaignResponse\x12\x0f\n\x07granted\x18\x01 \x01(\x08\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x11\n\tholder_id\x18\x03 \x01(\t\x12\x0e\n\x06ttl_ms\x18\x04 \x01(\r\x12*\n\x0bopen_orders\x18\x05 \x03(\x0b\x32\x15.coordinator.v1.Order\x12+\n\tpositions\x18\x06 \x03(\x0b\x32\x18.coordinator.v1.Position\x12\x11\n\tduplicate\x18\x07 \x01(\x08\"4\n\x10KeepAliveRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\"F\n\x11KeepAliveResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0e\n\x06ttl_ms\x18\x02 \x01(\r\x12\x12\n\nhandoff_to\x18\x03 \x01(\t\"N\n\rResignRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x1b\n\x13successor_engine_id\x18\x03 \x01(\t\"2\n\x0eResignResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\x10\n\x0eObserveRequest\"\x96\x01\n\x0fObserveResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x11\n\tholder_id\x18\x02 \x01(\t\x12\x0e\n\x06ttl_ms\x18\x03 \x01(\r\x12\x0f\n\x07node_id\x18\x04 \x01(\t\x12\x15\n\rapplied_index\x18\x05 \x01(\x04\x12\x12\n\nhandoff_to\x18\x06 \x01(\t\x12\x15\n\rchanged_at_ns\x18\x07 \x01(\x03\"\xb9\x01\n\x12SubmitOrderRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x17\n\x0f\x63lient_order_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x04 \x01(\t\x12\x12\n\ninstrument\x18\x05 \x01(\t\x12\"\n\x04side\x18\x06 \x01(\x0e\x32\x14.coordinator.v1.Side\x12\x10\n\x08quantity\x18\x07 \x01(\t\x12\r\n\x05price\x18\x08 \x01(\t\"N\n\x13SubmitOrderResponse\x12$\n\x05order\x18\x01 \x01(\x0b\x32\x15.coordinator.v1.Order\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\xa4\x01\n\x12UpdateOrderRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x17\n\x0f\x63lient_order_id\x18\x03 \x01(\t\x12+\n\x06status\x18\x04 \x01(\x0e\x32\x1b.coordinator.v1.OrderStatus\x12\x16\n\x0evenue_order_id\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"N\n\x13UpdateOrderResponse\x12$\n\x05order\x18\x01 \x01(\x0b\x32\x15.coordinator.v1.Order\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"O\n\x12\x43\x61ncelOrderRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x17\n\x0f\x63lient_order_id\x18\x03 \x01(\t\"N\n\x13\x43\x61ncelOrderResponse\x12$\n\x05order\x18\x01 \x01(\x0b\x32\x15.coordinator.v1.Order\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\x80\x01\n\x11ReportFillRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x0f\n\x07\x66ill_id\x18\x03 \x01(\t\x12\x17\n\x0f\x63lient_order_id\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\t\x12\r\n\x05price\x18\x06 \x01(\t\"y\n\x12ReportFillResponse\x12$\n\x05order\x18\x01 \x01(\x0b\x32\x15.coordinator.v1.Order\x12*\n\x08position\x18\x02 \x01(\x0b\x32\x18.coordinator.v1.Position\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"`\n\x0fGetOrderRequest\x12\x17\n\x0f\x63lient_order_id\x18\x01 \x01(\t\x12\x34\n\x0b\x63onsistency\x18\x02 \x01(\x0e\x32\x1f.coordinator.v1.ReadConsistency\"]\n\x10GetOrderResponse\x12$\n\x05order\x18\x01 \x01(\x0b\x32\x15.coordinator.v1.Order\x12#\n\x05\x66ills\x18\x02 \x03(\x0b\x32\x14.coordinator.v1.Fill2\xec\x05\n\x06\x45ngine\x12M\n\x08\x43\x61mpaign\x12\x1f.coordinator.v1.CampaignRequest\x1a .coordinator.v1.CampaignResponse\x12P\n\tKeepAlive\x12 .coordinator.v1.KeepAliveRequest\x1a!.coordinator.v1.KeepAliveResponse\x12G\n\x06Resign\x12\x1d.coordinator.v1.ResignRequest\x1a\x1e.coordinator.v1.ResignResponse\x12L\n\x07Observe\x12\x1e.coordinator.v1.ObserveRequest\x1a\x1f.coordinator.v1.ObserveResponse0\x01\x12V\n\x0bSubmitOrder\x12\".coordinator.v1.SubmitOrderRequest\x1a#.coordinator.v1.SubmitOrderResponse\x12V\n\x0bUpdateOrder\x12\".coordinator.v1.UpdateOrderRequest\x1a#.coordinator.v1.UpdateOrderResponse\x12V\n\x0b\x43\x61ncelOrder\x12\".coordinator.v1.CancelOrderRequest\x1a#.coordinator.v1.CancelOrderResponse\x12S\n\nReportFill\x12!.coordinator.v1.ReportFillRequest\x1a\".coordinator.v1.ReportFillResponse\x12M\n\x08GetOrder\x12\x1f.coordinator.v1.GetOrderRequest\x1a .coordinator.v1.GetOrderResponseBe\n\x0e\x63oordinator.v1B\x0b\x45ngineProtoP\x01Z3coordinator/clients/go/coordinator/v1;coordinatorv1\xaa\x02\x0e\x43oordinator.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63oordinator/v1/engine.proto\x12\x0e\x63oordinator.v1\x1a\x1a\x63oordinator/v1/types.proto\x1a\x17google/rpc/status.proto\"H\n\x0f\x43\x61mpaignRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\x0e\n\x06ttl_ms\x18\x02 \x01(\r\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xc1\x01\n\x10\x43\x61mpaignResponse\x12\x0f\n\x07granted\x18\x01 \x01(\x08\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x11\n\tholder_id\x18\x03 \x01(\t\x12\x0e\n\x06ttl_ms\x18\x04 \x01(\r\x12*\n\x0bopen_orders\x18\x05 \x03(\x0b\x32\x15.coordinator.v1.Order\x12+\n\tpositions\x18\x06 \x03(\x0b\x32\x18.coordinator.v1.Position\x12\x11\n\tduplicate\x18\x07 \x01(\x08\"4\n\x10KeepAliveRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\"F\n\x11KeepAliveResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0e\n\x06ttl_ms\x18\x02 \x01(\r\x12\x12\n\nhandoff_to\x18\x03 \x01(\t\"N\n\rResignRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x1b\n\x13successor_engine_id\x18\x03 \x01(\t\"2\n\x0eResignResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\x10\n\x0eObserveRequest\"\x96\x01\n\x0fObserveResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x11\n\tholder_id\x18\x02 \x01(\t\x12\x0e\n\x06ttl_ms\x18\x03 \x01(\r\x12\x0f\n\x07node_id\x18\x04 \x01(\t\x12\x15\n\rapplied_index\x18\x05 \x01(\x04\x12\x12\n\nhandoff_to\x18\x06 \x01(\t\x12\x15\n\rchanged_at_ns\x18\x07 \x01(\x03\"\xb9\x01\n\x12SubmitOrderRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x17\n\x0f\x63lient_order_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x04 \x01(\t\x12\x12\n\ninstrument\x18\x05 \x01(\t\x12\"\n\x04side\x18\x06 \x01(\x0e\x32\x14.coordinator.v1.Side\x12\x10\n\x08quantity\x18\x07 \x01(\t\x12\r\n\x05price\x18\x08 \x01(\t\"N\n\x13SubmitOrderResponse\x12$\n\x05order\x18\x01 \x01(\x0b\x32\x15.coordinator.v1.Order\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\xa4\x01\n\x12UpdateOrderRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x17\n\x0f\x63lient_order_id\x18\x03 \x01(\t\x12+\n\x06status\x18\x04 \x01(\x0e\x32\x1b.coordinator.v1.OrderStatus\x12\x16\n\x0evenue_order_id\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"N\n\x13UpdateOrderResponse\x12$\n\x05order\x18\x01 \x01(\x0b\x32\x15.coordinator.v1.Order\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"O\n\x12\x43\x61ncelOrderRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x17\n\x0f\x63lient_order_id\x18\x03 \x01(\t\"N\n\x13\x43\x61ncelOrderResponse\x12$\n\x05order\x18\x01 \x01(\x0b\x32\x15.coordinator.v1.Order\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\x80\x01\n\x11ReportFillRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x0f\n\x07\x66ill_id\x18\x03 \x01(\t\x12\x17\n\x0f\x63lient_order_id\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\t\x12\r\n\x05price\x18\x06 \x01(\t\"y\n\x12ReportFillResponse\x12$\n\x05order\x18\x01 \x01(\x0b\x32\x15.coordinator.v1.Order\x12*\n\x08position\x18\x02 \x01(\x0b\x32\x18.coordinator.v1.Position\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"`\n\x0fGetOrderRequest\x12\x17\n\x0f\x63lient_order_id\x18\x01 \x01(\t\x12\x34\n\x0b\x63onsistency\x18\x02 \x01(\x0e\x32\x1f.coordinator.v1.ReadConsistency\"]\n\x10GetOrderResponse\x12$\n\x05order\x18\x01 \x01(\x0b\x32\x15.coordinator.v1.Order\x12#\n\x05\x66ills\x18\x02 \x03(\x0b\x32\x14.coordinator.v1.Fill\"\x9f\x02\n\x12OrderStreamRequest\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12:\n\x0csubmit_order\x18\x02 \x01(\x0b\x32\".coordinator.v1.SubmitOrderRequestH\x00\x12:\n\x0cupdate_order\x18\x03 \x01(\x0b\x32\".coordinator.v1.UpdateOrderRequestH\x00\x12:\n\x0c\x63\x61ncel_order\x18\x04 \x01(\x0b\x32\".coordinator.v1.CancelOrderRequestH\x00\x12\x38\n\x0breport_fill\x18\x05 \x01(\x0b\x32!.coordinator.v1.ReportFillRequestH\x00\x42\t\n\x07\x63ommand\"\xc8\x02\n\x13OrderStreamResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12;\n\x0csubmit_order\x18\x02 \x01(\x0b\x32#.coordinator.v1.SubmitOrderResponseH\x00\x12;\n\x0cupdate_order\x18\x03 \x01(\x0b\x32#.coordinator.v1.UpdateOrderResponseH\x00\x12;\n\x0c\x63\x61ncel_order\x18\x04 \x01(\x0b\x32#.coordinator.v1.CancelOrderResponseH\x00\x12\x39\n\x0breport_fill\x18\x05 \x01(\x0b\x32\".coordinator.v1.ReportFillResponseH\x00\x12#\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x08\n\x06result2\xc8\x06\n\x06\x45ngine\x12M\n\x08\x43\x61mpaign\x12\x1f.coordinator.v1.CampaignRequest\x1a .coordinator.v1.CampaignResponse\x12P\n\tKeepAlive\x12 .coordinator.v1.KeepAliveRequest\x1a!.coordinator.v1.KeepAliveResponse\x12G\n\x06Resign\x12\x1d.coordinator.v1.ResignRequest\x1a\x1e.coordinator.v1.ResignResponse\x12L\n\x07Observe\x12\x1e.coordinator.v1.ObserveRequest\x1a\x1f.coordinator.v1.ObserveResponse0\x01\x12V\n\x0bSubmitOrder\x12\".coordinator.v1.SubmitOrderRequest\x1a#.coordinator.v1.SubmitOrderResponse\x12V\n\x0bUpdateOrder\x12\".coordinator.v1.UpdateOrderRequest\x1a#.coordinator.v1.UpdateOrderResponse\x12V\n\x0b\x43\x61ncelOrder\x12\".coordinator.v1.CancelOrderRequest\x1a#.coordinator.v1.CancelOrderResponse\x12S\n\nReportFill\x12!.coordinator.v1.ReportFillRequest\x1a\".coordinator.v1.ReportFillResponse\x12M\n\x08GetOrder\x12\x1f.coordinator.v1.GetOrderRequest\x1a .coordinator.v1.GetOrderResponse\x12Z\n\x0bOrderStream\x12\".coordinator.v1.OrderStreamRequest\x1a#.coordinator.v1.OrderStreamResponse(\x01\x30\x01\x42\x65\n\x0e\x63oordinator.v1B\x0b\x45ngineProtoP\x01Z3coordinator/clients/go/coordinator/v1;coordinatorv1\xaa\x02\x0e\x43oordinator.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,42 +35,46 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'coordinator.v1.engine_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\016coordinator.v1B\013EngineProtoP\001Z3coordinator/clients/go/coordinator/v1;coordinatorv1\252\002\016Coordinator.V1'
-  _globals['_CAMPAIGNREQUEST']._serialized_start=75
-  _globals['_CAMPAIGNREQUEST']._serialized_end=147
-  _globals['_CAMPAIGNRESPONSE']._serialized_start=150
-  _globals['_CAMPAIGNRESPONSE']._serialized_end=343
-  _globals['_KEEPALIVEREQUEST']._serialized_start=345
-  _globals['_KEEPALIVEREQUEST']._serialized_end=397
-  _globals['_KEEPALIVERESPONSE']._serialized_start=399
-  _globals['_KEEPALIVERESPONSE']._serialized_end=469
-  _globals['_RESIGNREQUEST']._serialized_start=471
-  _globals['_RESIGNREQUEST']._serialized_end=549
-  _globals['_RESIGNRESPONSE']._serialized_start=551
-  _globals['_RESIGNRESPONSE']._serialized_end=601
-  _globals['_OBSERVEREQUEST']._serialized_start=603
-  _globals['_OBSERVEREQUEST']._serialized_end=619
-  _globals['_OBSERVERESPONSE']._serialized_start=622
-  _globals['_OBSERVERESPONSE']._serialized_end=772
-  _globals['_SUBMITORDERREQUEST']._serialized_start=775
-  _globals['_SUBMITORDERREQUEST']._serialized_end=960
-  _globals['_SUBMITORDERRESPONSE']._serialized_start=962
-  _globals['_SUBMITORDERRESPONSE']._serialized_end=1040
-  _globals['_UPDATEORDERREQUEST']._serialized_start=1043
-  _globals['_UPDATEORDERREQUEST']._serialized_end=1207
-  _globals['_UPDATEORDERRESPONSE']._serialized_start=1209
-  _globals['_UPDATEORDERRESPONSE']._serialized_end=1287
-  _globals['_CANCELORDERREQUEST']._serialized_start=1289
-  _globals['_CANCELORDERREQUEST']._serialized_end=1368
-  _globals['_CANCELORDERRESPONSE']._serialized_start=1370
-  _globals['_CANCELORDERRESPONSE']._serialized_end=1448
-  _globals['_REPORTFILLREQUEST']._serialized_start=1451
-  _globals['_REPORTFILLREQUEST']._serialized_end=1579
-  _globals['_REPORTFILLRESPONSE']._serialized_start=1581
-  _globals['_REPORTFILLRESPONSE']._serialized_end=1702
-  _globals['_GETORDERREQUEST']._serialized_start=1704
-  _globals['_GETORDERREQUEST']._serialized_end=1800
-  _globals['_GETORDERRESPONSE']._serialized_start=1802
-  _globals['_GETORDERRESPONSE']._serialized_end=1895
-  _globals['_ENGINE']._serialized_start=1898
-  _globals['_ENGINE']._serialized_end=2646
+  _globals['_CAMPAIGNREQUEST']._serialized_start=100
+  _globals['_CAMPAIGNREQUEST']._serialized_end=172
+  _globals['_CAMPAIGNRESPONSE']._serialized_start=175
+  _globals['_CAMPAIGNRESPONSE']._serialized_end=368
+  _globals['_KEEPALIVEREQUEST']._serialized_start=370
+  _globals['_KEEPALIVEREQUEST']._serialized_end=422
+  _globals['_KEEPALIVERESPONSE']._serialized_start=424
+  _globals['_KEEPALIVERESPONSE']._serialized_end=494
+  _globals['_RESIGNREQUEST']._serialized_start=496
+  _globals['_RESIGNREQUEST']._serialized_end=574
+  _globals['_RESIGNRESPONSE']._serialized_start=576
+  _globals['_RESIGNRESPONSE']._serialized_end=626
+  _globals['_OBSERVEREQUEST']._serialized_start=628
+  _globals['_OBSERVEREQUEST']._serialized_end=644
+  _globals['_OBSERVERESPONSE']._serialized_start=647
+  _globals['_OBSERVERESPONSE']._serialized_end=797
+  _globals['_SUBMITORDERREQUEST']._serialized_start=800
+  _globals['_SUBMITORDERREQUEST']._serialized_end=985
+  _globals['_SUBMITORDERRESPONSE']._serialized_start=987
+  _globals['_SUBMITORDERRESPONSE']._serialized_end=1065
+  _globals['_UPDATEORDERREQUEST']._serialized_start=1068
+  _globals['_UPDATEORDERREQUEST']._serialized_end=1232
+  _globals['_UPDATEORDERRESPONSE']._serialized_start=1234
+  _globals['_UPDATEORDERRESPONSE']._serialized_end=1312
+  _globals['_CANCELORDERREQUEST']._serialized_start=1314
+  _globals['_CANCELORDERREQUEST']._serialized_end=1393
+  _globals['_CANCELORDERRESPONSE']._serialized_start=1395
+  _globals['_CANCELORDERRESPONSE']._serialized_end=1473
+  _globals['_REPORTFILLREQUEST']._serialized_start=1476
+  _globals['_REPORTFILLREQUEST']._serialized_end=1604
+  _globals['_REPORTFILLRESPONSE']._serialized_start=1606
+  _globals['_REPORTFILLRESPONSE']._serialized_end=1727
+  _globals['_GETORDERREQUEST']._serialized_start=1729
+  _globals['_GETORDERREQUEST']._serialized_end=1825
+  _globals['_GETORDERRESPONSE']._serialized_start=1827
+  _globals['_GETORDERRESPONSE']._serialized_end=1920
+  _globals['_ORDERSTREAMREQUEST']._serialized_start=1923
+  _globals['_ORDERSTREAMREQUEST']._serialized_end=2210
+  _globals['_ORDERSTREAMRESPONSE']._serialized_start=2213
+  _globals['_ORDERSTREAMRESPONSE']._serialized_end=2541
+  _globals['_ENGINE']._serialized_start=2544
+  _globals['_ENGINE']._serialized_end=3384
 # @@protoc_insertion_point(module_scope)

@@ -22,6 +22,7 @@ from coordinator.v1 import types_pb2 as _types_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.rpc import status_pb2 as _status_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -532,3 +533,87 @@ class GetOrderResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetOrderResponse: _TypeAlias = GetOrderResponse  # noqa: Y015
+
+@_typing.final
+class OrderStreamRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    SUBMIT_ORDER_FIELD_NUMBER: _builtins.int
+    UPDATE_ORDER_FIELD_NUMBER: _builtins.int
+    CANCEL_ORDER_FIELD_NUMBER: _builtins.int
+    REPORT_FILL_FIELD_NUMBER: _builtins.int
+    sequence: _builtins.int
+    """the client's, echoed back in the command's answer"""
+    @_builtins.property
+    def submit_order(self) -> Global___SubmitOrderRequest: ...
+    @_builtins.property
+    def update_order(self) -> Global___UpdateOrderRequest: ...
+    @_builtins.property
+    def cancel_order(self) -> Global___CancelOrderRequest: ...
+    @_builtins.property
+    def report_fill(self) -> Global___ReportFillRequest: ...
+    def __init__(
+        self,
+        *,
+        sequence: _builtins.int = ...,
+        submit_order: Global___SubmitOrderRequest | None = ...,
+        update_order: Global___UpdateOrderRequest | None = ...,
+        cancel_order: Global___CancelOrderRequest | None = ...,
+        report_fill: Global___ReportFillRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cancel_order", b"cancel_order", "command", b"command", "report_fill", b"report_fill", "submit_order", b"submit_order", "update_order", b"update_order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_order", b"cancel_order", "command", b"command", "report_fill", b"report_fill", "sequence", b"sequence", "submit_order", b"submit_order", "update_order", b"update_order"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["submit_order", "update_order", "cancel_order", "report_fill"]  # noqa: Y015
+    _WhichOneofArgType_command: _TypeAlias = _typing.Literal["command", b"command"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_command) -> _WhichOneofReturnType_command | None: ...
+
+Global___OrderStreamRequest: _TypeAlias = OrderStreamRequest  # noqa: Y015
+
+@_typing.final
+class OrderStreamResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    SUBMIT_ORDER_FIELD_NUMBER: _builtins.int
+    UPDATE_ORDER_FIELD_NUMBER: _builtins.int
+    CANCEL_ORDER_FIELD_NUMBER: _builtins.int
+    REPORT_FILL_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    sequence: _builtins.int
+    """the sequence of the command answered"""
+    @_builtins.property
+    def submit_order(self) -> Global___SubmitOrderResponse: ...
+    @_builtins.property
+    def update_order(self) -> Global___UpdateOrderResponse: ...
+    @_builtins.property
+    def cancel_order(self) -> Global___CancelOrderResponse: ...
+    @_builtins.property
+    def report_fill(self) -> Global___ReportFillResponse: ...
+    @_builtins.property
+    def error(self) -> _status_pb2.Status:
+        """The refusal, with the same code, message and details (ErrorInfo, BadRequest) that the
+        unary call would have ended with. The stream stays open.
+        """
+
+    def __init__(
+        self,
+        *,
+        sequence: _builtins.int = ...,
+        submit_order: Global___SubmitOrderResponse | None = ...,
+        update_order: Global___UpdateOrderResponse | None = ...,
+        cancel_order: Global___CancelOrderResponse | None = ...,
+        report_fill: Global___ReportFillResponse | None = ...,
+        error: _status_pb2.Status | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cancel_order", b"cancel_order", "error", b"error", "report_fill", b"report_fill", "result", b"result", "submit_order", b"submit_order", "update_order", b"update_order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_order", b"cancel_order", "error", b"error", "report_fill", b"report_fill", "result", b"result", "sequence", b"sequence", "submit_order", b"submit_order", "update_order", b"update_order"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["submit_order", "update_order", "cancel_order", "report_fill", "error"]  # noqa: Y015
+    _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
+
+Global___OrderStreamResponse: _TypeAlias = OrderStreamResponse  # noqa: Y015

@@ -80,6 +80,11 @@ class EngineStub:
                 request_serializer=coordinator_dot_v1_dot_engine__pb2.GetOrderRequest.SerializeToString,
                 response_deserializer=coordinator_dot_v1_dot_engine__pb2.GetOrderResponse.FromString,
                 _registered_method=True)
+        self.OrderStream = channel.stream_stream(
+                '/coordinator.v1.Engine/OrderStream',
+                request_serializer=coordinator_dot_v1_dot_engine__pb2.OrderStreamRequest.SerializeToString,
+                response_deserializer=coordinator_dot_v1_dot_engine__pb2.OrderStreamResponse.FromString,
+                _registered_method=True)
 
 
 class EngineServicer:
@@ -146,6 +151,17 @@ class EngineServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OrderStream(self, request_iterator, context):
+        """The four order writes on one long-lived stream, many in flight: each command is fenced,
+        idempotent and answered exactly as its unary twin (same validation, same refusals), and
+        answered on its own, tagged with the sequence the client gave it. Commands from one stream
+        commit in the order they were sent. A broken stream leaves every unanswered command in
+        doubt: send it again, with the same key, on a new stream or as a unary call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngineServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -193,6 +209,11 @@ def add_EngineServicer_to_server(servicer, server):
                     servicer.GetOrder,
                     request_deserializer=coordinator_dot_v1_dot_engine__pb2.GetOrderRequest.FromString,
                     response_serializer=coordinator_dot_v1_dot_engine__pb2.GetOrderResponse.SerializeToString,
+            ),
+            'OrderStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.OrderStream,
+                    request_deserializer=coordinator_dot_v1_dot_engine__pb2.OrderStreamRequest.FromString,
+                    response_serializer=coordinator_dot_v1_dot_engine__pb2.OrderStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -438,6 +459,33 @@ class Engine:
             '/coordinator.v1.Engine/GetOrder',
             coordinator_dot_v1_dot_engine__pb2.GetOrderRequest.SerializeToString,
             coordinator_dot_v1_dot_engine__pb2.GetOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OrderStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/coordinator.v1.Engine/OrderStream',
+            coordinator_dot_v1_dot_engine__pb2.OrderStreamRequest.SerializeToString,
+            coordinator_dot_v1_dot_engine__pb2.OrderStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

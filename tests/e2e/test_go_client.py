@@ -39,6 +39,8 @@ def go_status() -> Iterator[Path]:
                     tool("buf"),
                     "generate",
                     "proto",
+                    "--exclude-path",
+                    "proto/google",
                     "--template",
                     str(CLIENT / "buf.gen.yaml"),
                     "--output",
