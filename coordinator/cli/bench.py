@@ -1,30 +1,95 @@
-"""`coordinator bench` and `bench-takeover`: throughput, latency and failover time, measured on
-local clusters (coordinator/bench.py, coordinator/demo/takeovers.py)."""
+"""`coordinator bench` and `bench-takeover`: throughput, latency, CPU per order and failover
+time, measured on local clusters (coordinator/bench/, coordinator/demo/takeovers.py). This module
+only parses options."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+import grpc
+
+from coordinator.cli.exits import ExitCode
+
+
+def comma_list(
+    choices: tuple[str, ...] = (), low: int = 1, high: int = 1_000_000
+) -> Callable[[click.Context, click.Parameter, str], tuple[Any, ...]]:
+    """An option callback: comma-separated values, each one of `choices` or, without choices,
+    an integer in [low, high]; none repeated. Raises click.BadParameter (exit 2) otherwise."""
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str) -> tuple[Any, ...]:
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        if not items:
+            raise click.BadParameter(f"expected a comma-separated list, got {value!r}")
+        if len(set(items)) != len(items):
+            raise click.BadParameter(f"{value!r} names a value twice")
+        if choices:
+            unknown = [item for item in items if item not in choices]
+            if unknown:
+                raise click.BadParameter(f"{unknown[0]!r} is not one of {', '.join(choices)}")
+            return tuple(items)
+        for item in items:
+            if not item.isdigit() or not low <= int(item) <= high:
+                raise click.BadParameter(f"{item!r} is not an integer from {low} to {high}")
+        return tuple(int(item) for item in items)
+
+    return parse
 
 
 @click.command()
-@click.option("--duration", default=10.0, show_default=True, help="Seconds per measured run.")
 @click.option(
-    "--rounds", default=3, show_default=True, help="Interleaved rounds; medians are reported."
+    "--mode",
+    "modes",
+    callback=comma_list(choices=("unary", "stream")),
+    default="unary,stream",
+    show_default=True,
+    help="Order paths to measure, comma-separated: unary (SubmitOrder), stream (OrderStream).",
 )
 @click.option(
-    "--windows",
-    default="1,8,64",
+    "--clients",
+    callback=comma_list(high=1024),
+    default="1,32",
     show_default=True,
-    help="In-flight calls per run, comma-separated.",
+    help="Closed-loop clients per run, comma-separated (one run per value).",
+)
+@click.option(
+    "--in-flight",
+    "in_flight",
+    callback=comma_list(high=4096),
+    default="1",
+    show_default=True,
+    help="Orders each client keeps in flight, comma-separated (one run per value).",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0.1, max=3600),
+    default=3.0,
+    show_default=True,
+    help="Seconds per measured run.",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1, max=100),
+    default=2,
+    show_default=True,
+    help="Interleaved rounds; medians are reported.",
+)
+@click.option(
+    "--compare",
+    type=click.Choice(["etcd"]),
+    default=None,
+    help="Also drive a local 3-member etcd cluster the same way (needs scripts/install-etcd).",
 )
 @click.option(
     "--guards/--no-guards",
-    "compare_guards",
-    default=True,
+    default=False,
     show_default=True,
-    help="Also count truncated acknowledged entries with pysyncobj's defect unguarded vs guarded.",
+    help="Also count acknowledged entries truncated with pysyncobj's defect unguarded vs "
+    "guarded (two more clusters, --duration each).",
 )
 @click.option(
     "--json",
@@ -34,22 +99,54 @@ import click
     show_default=True,
     help="Where to write the report.",
 )
-def bench(duration: float, rounds: int, windows: str, compare_guards: bool, json_out: Path) -> None:
-    """Measure committed orders/s and latency through gRPC on a local 3-node cluster.
+def bench(
+    modes: tuple[str, ...],
+    clients: tuple[int, ...],
+    in_flight: tuple[int, ...],
+    duration: float,
+    rounds: int,
+    compare: str | None,
+    guards: bool,
+    json_out: Path,
+) -> None:
+    """Measure committed orders/s, latency and CPU per order of the unary and stream order
+    paths on a local 3-node cluster, optionally beside a local 3-member etcd cluster.
+
+    Progress goes to stderr, the table of medians to stdout, every run to the JSON report.
+    docs/performance.md describes the method.
 
     \b
     Example:
-      coordinator bench --duration 10 --rounds 3 --windows 1,8,64
+      coordinator bench --mode unary,stream --clients 1,32 --in-flight 1 \\
+          --duration 3 --rounds 2 --compare etcd
     """
-    from coordinator import bench as benchmark
+    from coordinator.bench import etcd
+    from coordinator.bench.run import BenchSettings, main
 
+    etcd_binary = None
+    if compare == "etcd":
+        etcd_binary = etcd.find_etcd()
+        if etcd_binary is None:
+            click.echo(
+                f"--compare etcd: etcd is not installed (not on PATH); run {etcd.INSTALL_HINT}",
+                err=True,
+            )
+            sys.exit(ExitCode.USAGE)
+    settings = BenchSettings(
+        modes=modes,
+        clients=clients,
+        in_flight=in_flight,
+        duration_s=duration,
+        rounds=rounds,
+        etcd_binary=etcd_binary,
+        guards=guards,
+        json_path=json_out,
+    )
     try:
-        window_list = [int(w) for w in windows.split(",") if w.strip()]
-    except ValueError:
-        raise click.UsageError(
-            f"--windows must be comma-separated integers, got {windows!r}"
-        ) from None
-    benchmark.main(window_list, duration, rounds, compare_guards, json_out)
+        main(settings)
+    except (RuntimeError, TimeoutError, OSError, grpc.RpcError) as exc:
+        click.echo(f"bench failed: {exc}", err=True)
+        sys.exit(ExitCode.UNAVAILABLE)
 
 
 @click.command("bench-takeover")
