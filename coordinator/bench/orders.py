@@ -151,6 +151,8 @@ class StreamOrders:
                 await self._call.write(request)
         except Exception as exc:
             self._pending.pop(index, None)
+            # a write fails once the call has ended: the reader is about to say why
+            await asyncio.wait({self._reader}, timeout=STREAM_CLOSE_S)
             raise OrderFailed(self._broken or describe(exc)) from exc
         if self._broken is not None and not answer.done():
             # the reader ended while this command was being written: nobody will answer it
