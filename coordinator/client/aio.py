@@ -30,6 +30,7 @@ import grpc
 
 from coordinator.client import policy
 from coordinator.client.errors import CoordinatorError
+from coordinator.client.order_stream import AsyncOrderStream
 from coordinator.client.values import Grant, LeadershipEvent
 from coordinator.core.model import Fill, Order, OrderStatus, Position, Side
 from coordinator.core.results import FillResult, OrderResult
@@ -52,9 +53,14 @@ class AsyncCoordinatorClient:
         *,
         retry: policy.RetryPolicy | None = None,
         interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+        order_stream: bool = True,
     ) -> None:
+        """`order_stream`: send the order calls (submit, update, cancel, fill) on one
+        Engine.OrderStream per node, many in flight; False sends each as a unary call."""
         self.addresses = policy.parse_addresses(addresses)
         self.policy = retry or policy.RetryPolicy()
+        self.order_stream = order_stream
+        self._streams: dict[str, AsyncOrderStream] = {}
         self._channels = {
             a: grpc.aio.insecure_channel(
                 a, options=CHANNEL_OPTIONS, interceptors=list(interceptors)
@@ -67,6 +73,9 @@ class AsyncCoordinatorClient:
         self._random = random.Random()
 
     async def close(self) -> None:
+        streams, self._streams = list(self._streams.values()), {}
+        for stream in streams:
+            await stream.close()
         for channel in self._channels.values():
             await channel.close(None)
 
@@ -84,24 +93,56 @@ class AsyncCoordinatorClient:
     async def call_timed(
         self, service: str, method: str, request: Any, *, give_up_ns: int | None = None
     ) -> tuple[Any, int]:
+        stubs = self._engine if service == "Engine" else self._admin
+
+        async def send(address: str, timeout_s: float) -> Any:
+            try:
+                return await getattr(stubs[address], method)(request, timeout=timeout_s)
+            except grpc.aio.AioRpcError as exc:
+                raise policy.AttemptFailed(policy.what_failed(exc)) from exc
+
+        return await self._with_retries(f"{service}.{method}", send, give_up_ns)
+
+    async def call_order(self, method: str, request: Any, *, give_up_ns: int | None = None) -> Any:
+        """An order write (SubmitOrder, UpdateOrder, CancelOrder, ReportFill) on this client's
+        order stream (or unary, see `order_stream`), with the same retries and errors as `call`."""
+        if not self.order_stream:
+            return await self.call("Engine", method, request, give_up_ns=give_up_ns)
+
+        async def send(address: str, timeout_s: float) -> Any:
+            return await self._stream_to(address).send(method, request, timeout_s)
+
+        return (await self._with_retries(f"Engine.{method}", send, give_up_ns))[0]
+
+    async def _with_retries(
+        self,
+        what: str,
+        send: Callable[[str, float], Awaitable[Any]],
+        give_up_ns: int | None,
+    ) -> tuple[Any, int]:
+        """The one retry loop: `send(address, timeout_s)` raises AttemptFailed when the attempt
+        failed; Attempts decides whether to raise, retry, or give up."""
         attempts = policy.Attempts(
             self.policy, time.monotonic_ns(), give_up_ns, self._random.random
         )
-        stubs = self._engine if service == "Engine" else self._admin
         while (timeout := attempts.timeout_s(time.monotonic_ns())) is not None:
             address = self._targets.next()
             try:
-                return await getattr(stubs[address], method)(
-                    request, timeout=timeout
-                ), attempts.started_ns
-            except grpc.aio.AioRpcError as exc:
+                return await send(address, timeout), attempts.started_ns
+            except policy.AttemptFailed as exc:
                 self._targets.lost(address)
-                delay = attempts.failed(*policy.what_failed(exc), address, time.monotonic_ns())
+                delay = attempts.failed(*exc.what, address, time.monotonic_ns())
             if delay is None:
                 break
             await asyncio.sleep(delay)
             await self.refresh_leader(timeout_s=0.2)
-        raise attempts.exhausted(f"{service}.{method}")
+        raise attempts.exhausted(what)
+
+    def _stream_to(self, address: str) -> AsyncOrderStream:
+        stream = self._streams.get(address)
+        if stream is None or stream.broken is not None:
+            stream = self._streams[address] = AsyncOrderStream(self._engine[address])
+        return stream
 
     async def refresh_leader(self, timeout_s: float = 0.5) -> str | None:
         """Asks the nodes who leads; remembers the leader's gRPC address if one is known."""
@@ -316,11 +357,8 @@ class AsyncEngineSession:
                 await self._demote(permit.demote_reason)
             raise permit.error
         try:
-            response = await self.client.call(
-                "Engine",
-                write.method,
-                write.request(permit.epoch),
-                give_up_ns=permit.valid_until_ns,
+            response = await self.client.call_order(
+                write.method, write.request(permit.epoch), give_up_ns=permit.valid_until_ns
             )
         except CoordinatorError as exc:
             failed = self.core.on_write_failed(write.method, permit, exc, time.monotonic_ns())

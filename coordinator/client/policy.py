@@ -41,7 +41,7 @@ from coordinator.core.results import FillResult, OrderResult
 from coordinator.v1 import admin_pb2, engine_pb2, types_pb2
 from coordinator.wire.channel import is_host_port
 from coordinator.wire.records import order_from_wire, position_from_wire
-from coordinator.wire.status import reason_of
+from coordinator.wire.status import reason_in, reason_of
 
 MS = 1_000_000
 # Codes that refuse whatever the reason (reasons a newer server may add, auth, unknown methods).
@@ -453,6 +453,57 @@ def what_failed(error: grpc.RpcError) -> tuple[str, str, str, str]:
     `Attempts.failed`."""
     reason, field = reason_of(error)
     return error.code().name, reason, field, error.details() or ""
+
+
+# ------------------------------------------------------------- the order stream
+# Both twins send their order calls on one OrderStream per node (client/order_stream.py); what
+# a stream answer means, and what a broken or silent stream means, is decided here, once.
+
+STREAM_FIELD = {
+    "SubmitOrder": "submit_order",
+    "UpdateOrder": "update_order",
+    "CancelOrder": "cancel_order",
+    "ReportFill": "report_fill",
+}
+_CODE_NAME = {code.value[0]: code.name for code in grpc.StatusCode}
+
+
+class AttemptFailed(Exception):
+    """One attempt of a call got a refusal or no answer, unary or on a stream. `what` is
+    (status code name, ErrorInfo reason, field, details), as `what_failed` gives it, so that
+    `Attempts.failed` decides the same for both paths."""
+
+    def __init__(self, what: tuple[str, str, str, str]) -> None:
+        super().__init__(what[3])
+        self.what = what
+
+
+def stream_request(sequence: int, method: str, request: Any) -> engine_pb2.OrderStreamRequest:
+    return engine_pb2.OrderStreamRequest(sequence=sequence, **{STREAM_FIELD[method]: request})
+
+
+def stream_answer(response: engine_pb2.OrderStreamResponse) -> Any:
+    """The command's response message; raises AttemptFailed with the refusal it carries."""
+    kind = response.WhichOneof("result")
+    if kind == "error" or kind is None:
+        reason, field = reason_in(response.error)
+        code = _CODE_NAME.get(response.error.code, "UNKNOWN")
+        raise AttemptFailed((code, reason, field, response.error.message))
+    return getattr(response, kind)
+
+
+def stream_broken(error: grpc.RpcError | None) -> AttemptFailed:
+    """What every call still waiting on a stream learns when it ends: maybe applied (the
+    stream's UNAVAILABLE), unless the server said why it ended (e.g. NO_QUORUM: not proposed)."""
+    if error is None:
+        return AttemptFailed(("UNAVAILABLE", "", "", "the order stream ended"))
+    return AttemptFailed(what_failed(error))
+
+
+def stream_silent(timeout_s: float) -> AttemptFailed:
+    return AttemptFailed(
+        ("DEADLINE_EXCEEDED", "", "", f"no answer on the order stream within {timeout_s:.3f}s")
+    )
 
 
 class Attempts:

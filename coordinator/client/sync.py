@@ -25,12 +25,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union
 
 import grpc
 
 from coordinator.client import policy
 from coordinator.client.errors import CoordinatorError
+from coordinator.client.order_stream import OrderStream
 from coordinator.client.values import Grant, LeadershipEvent
 from coordinator.core.model import Fill, Order, OrderStatus, Position, Side
 from coordinator.core.results import FillResult, OrderResult
@@ -41,6 +42,9 @@ from coordinator.wire.records import fill_from_wire, order_from_wire, position_f
 log = logging.getLogger(__name__)
 MS = policy.MS
 T = TypeVar("T")
+Interceptor = Union[  # grpc's classes are generic only to the type checker
+    "grpc.UnaryUnaryClientInterceptor[Any, Any]", "grpc.StreamStreamClientInterceptor[Any, Any]"
+]
 
 
 class CoordinatorClient:
@@ -53,10 +57,16 @@ class CoordinatorClient:
         addresses: str | Sequence[str],
         *,
         retry: policy.RetryPolicy | None = None,
-        interceptors: Sequence[grpc.UnaryUnaryClientInterceptor[Any, Any]] = (),
+        interceptors: Sequence[Interceptor] = (),
+        order_stream: bool = True,
     ) -> None:
+        """`order_stream`: send the order calls (submit, update, cancel, fill) on one
+        Engine.OrderStream per node, many in flight; False sends each as a unary call."""
         self.addresses = policy.parse_addresses(addresses)
         self.policy = retry or policy.RetryPolicy()
+        self.order_stream = order_stream
+        self._streams: dict[str, OrderStream] = {}
+        self._streams_lock = threading.Lock()
         self._raw_channels = {
             a: grpc.insecure_channel(a, options=CHANNEL_OPTIONS) for a in self.addresses
         }
@@ -70,6 +80,10 @@ class CoordinatorClient:
         self._random = random.Random()
 
     def close(self) -> None:
+        with self._streams_lock:
+            streams, self._streams = list(self._streams.values()), {}
+        for stream in streams:
+            stream.close()
         for channel in self._raw_channels.values():
             channel.close()
 
@@ -91,24 +105,54 @@ class CoordinatorClient:
     ) -> tuple[Any, int]:
         """Returns (response, when the first attempt was sent). Raises a `Refused` subclass,
         or `Unavailable` once the retry budget or `give_up_ns` (monotonic) is spent."""
+        stubs = self._engine if service == "Engine" else self._admin
+
+        def send(address: str, timeout_s: float) -> Any:
+            try:
+                return getattr(stubs[address], method)(request, timeout=timeout_s)
+            except grpc.RpcError as exc:
+                raise policy.AttemptFailed(policy.what_failed(exc)) from exc
+
+        return self._with_retries(f"{service}.{method}", send, give_up_ns)
+
+    def call_order(self, method: str, request: Any, *, give_up_ns: int | None = None) -> Any:
+        """An order write (SubmitOrder, UpdateOrder, CancelOrder, ReportFill) on this client's
+        order stream (or unary, see `order_stream`), with the same retries and errors as `call`."""
+        if not self.order_stream:
+            return self.call("Engine", method, request, give_up_ns=give_up_ns)
+
+        def send(address: str, timeout_s: float) -> Any:
+            return self._stream_to(address).send(method, request, timeout_s)
+
+        return self._with_retries(f"Engine.{method}", send, give_up_ns)[0]
+
+    def _with_retries(
+        self, what: str, send: Callable[[str, float], Any], give_up_ns: int | None
+    ) -> tuple[Any, int]:
+        """The one retry loop: `send(address, timeout_s)` raises AttemptFailed when the attempt
+        failed; Attempts decides whether to raise, retry, or give up."""
         attempts = policy.Attempts(
             self.policy, time.monotonic_ns(), give_up_ns, self._random.random
         )
-        stubs = self._engine if service == "Engine" else self._admin
         while (timeout := attempts.timeout_s(time.monotonic_ns())) is not None:
             address = self._targets.next()
             try:
-                return getattr(stubs[address], method)(
-                    request, timeout=timeout
-                ), attempts.started_ns
-            except grpc.RpcError as exc:
+                return send(address, timeout), attempts.started_ns
+            except policy.AttemptFailed as exc:
                 self._targets.lost(address)
-                delay = attempts.failed(*policy.what_failed(exc), address, time.monotonic_ns())
+                delay = attempts.failed(*exc.what, address, time.monotonic_ns())
             if delay is None:
                 break
             time.sleep(delay)
             self.refresh_leader(timeout_s=0.2)
-        raise attempts.exhausted(f"{service}.{method}")
+        raise attempts.exhausted(what)
+
+    def _stream_to(self, address: str) -> OrderStream:
+        with self._streams_lock:
+            stream = self._streams.get(address)
+            if stream is None or stream.broken is not None:
+                stream = self._streams[address] = OrderStream(self._engine[address])
+            return stream
 
     def refresh_leader(self, timeout_s: float = 0.5) -> str | None:
         """Asks the nodes who leads; remembers the leader's gRPC address if one is known."""
@@ -338,11 +382,8 @@ class EngineSession:
                 self._demote(permit.demote_reason)
             raise permit.error
         try:
-            response = self.client.call(
-                "Engine",
-                write.method,
-                write.request(permit.epoch),
-                give_up_ns=permit.valid_until_ns,
+            response = self.client.call_order(
+                write.method, write.request(permit.epoch), give_up_ns=permit.valid_until_ns
             )
         except CoordinatorError as exc:
             with self._lock:

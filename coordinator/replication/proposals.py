@@ -3,6 +3,8 @@ or maybe applied (retry with the same idempotency key). Part of the Raft facade'
 
 from __future__ import annotations
 
+from typing import Any
+
 from pysyncobj.config import FAIL_REASON
 
 from coordinator.core.refusals import Operating
@@ -51,3 +53,9 @@ def proposal_error(reason: int) -> ProposalError:
     if reason == FAIL_REASON.REQUEST_DENIED:
         return MembershipRefused("the Raft leader refused the change")
     return NoQuorum("no Raft leader could commit the command (it was not applied)")
+
+
+def outcome_of(result: Any, reason: int) -> Any:
+    """A finished proposal as the facade reports it: the core's result when applied
+    (pysyncobj's FAIL_REASON.SUCCESS), otherwise the ProposalError that says why not."""
+    return result if reason == FAIL_REASON.SUCCESS else proposal_error(reason)

@@ -7,6 +7,8 @@ Contract (everything outside coordinator/replication uses only this, a test enfo
   Never call it from the Raft tick thread.
 - `propose_async(command, callback)`: the same without waiting; `callback(result, error)` runs
   on the tick thread with pysyncobj's FAIL_REASON (0 = applied) and must be quick.
+- `propose_then(command, on_done)`: the same for callers outside replication: `on_done` gets the
+  core's `Result`, or the `ProposalError` saying why it was not (or maybe not) applied.
 - `is_leader()`, `term()`, `has_quorum()` (connected to a majority of voters), `leader()` (the
   member this node believes leads, or None), `voters()` (the configuration as this node sees it),
   `status()` (one consistent view for Status and metrics), `reachability()`, `counters()`.
@@ -34,6 +36,7 @@ from coordinator.replication.proposals import (
     OutcomeUnknown,
     Overloaded,
     ProposalError,
+    outcome_of,
 )
 from coordinator.replication.settings import PEER_WIRE_SEALED, RaftSettings
 from coordinator.replication.snapshots import MemberAddress
@@ -113,6 +116,15 @@ class RaftNode:
 
     def propose_async(self, command: Command, callback: Callable[[Any, int], None]) -> None:
         self._sync.propose_async(command, callback)
+
+    def propose_then(
+        self, command: Command, on_done: Callable[[Result | ProposalError], None]
+    ) -> None:
+        """Queues `command` without waiting; `on_done` runs once, on the tick thread, with the
+        result or the ProposalError. It must be quick (it delays every other proposal)."""
+        self._sync.propose_async(
+            command, lambda result, reason: on_done(outcome_of(result, reason))
+        )
 
     # ------------------------------------------------------------------- reading
 

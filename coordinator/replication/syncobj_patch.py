@@ -20,7 +20,7 @@ Overridden methods:
   tick thread; pre-vote (prevote.py) and check-quorum before pysyncobj's own election and
   commit logic; flush held acks after one sync; the apply trace; slow-tick warnings.
 - `_applyCommand`: wake the tick loop, so a commit never waits for the heartbeat timer.
-- `_checkCommandsToApply`: send what was appended at once, after one sync.
+- `_checkCommandsToApply`: send what was appended at once, then sync while the followers do.
 - `_SyncObj__onMessageReceived`: pings and pre-votes; trims AppendEntries to what really
   conflicts and keeps reset hints at a known conflict (log_matching.py); never lets a message
   that proves nothing about the log (a snapshot chunk) advance the commit index; success acks
@@ -599,12 +599,15 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
                 notifier.notify()
 
     def _checkCommandsToApply(self) -> None:
-        """Drains the queue, then sends what it appended at once: no heartbeat wait."""
+        """Drains the queue, then sends what it appended at once (no heartbeat wait), and syncs
+        while the followers write theirs (Raft thesis 10.2.1: the leader's fsync leaves the
+        commit's critical path). The leader counts itself toward a commit only in a later tick,
+        after `_onTick`'s sync: never for an entry that is not durable here."""
         last = self._journal.last_index
         super()._checkCommandsToApply()
         if self._journal.last_index != last and self._isLeader():
-            self._journal.sync()
             self._SyncObj__sendAppendEntries()
+            self._journal.sync()
 
     def flush_acks(self) -> None:
         """Makes the log durable, then lets the acknowledgements and votes held during this tick

@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 from grpc_status import rpc_status
@@ -109,12 +109,13 @@ class Pipeline:
         try:
             result = self.raft.propose(command, timeout)
         except ProposalError as exc:
-            self._proposed(exc.reason, started)
+            self.observe_proposal(exc.reason, started)
             abort(context, exc.reason, str(exc))
-        self._proposed("committed", started)
+        self.observe_proposal("committed", started)
         return result
 
-    def _proposed(self, outcome: str, started: float) -> None:
+    def observe_proposal(self, outcome: str, started: float) -> None:
+        """Counts one proposal's outcome and time (seconds since `started`, perf_counter)."""
         if self.on_proposed is not None:
             self.on_proposed(outcome, time.perf_counter() - started)
 
@@ -123,6 +124,48 @@ class Pipeline:
     def forward(self, context: grpc.ServicerContext, method: str, request: Any) -> Any:
         """Sends the request on to the Raft leader and relays its answer, status details
         included."""
+        address = self._leader_address(context)
+        response_type = _response_type(method)
+        call = self._channel(address).unary_unary(
+            f"/coordinator.v1.{method}",
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=response_type.FromString,
+        )
+        remaining = context.time_remaining()
+        try:
+            return call(
+                request,
+                timeout=self.commit_timeout_s if remaining is None else remaining,
+                metadata=((FORWARDED, self.node_id),),
+            )
+        except grpc.RpcError as exc:
+            self._relay_failure(context, exc, address)
+
+    def forward_stream(
+        self, context: grpc.ServicerContext, method: str, requests: Iterator[Any]
+    ) -> Iterator[Any]:
+        """Relays a stream to the Raft leader, both ways, until either side ends it. When the
+        leader's side breaks, this stream ends with the same status (or OUTCOME_UNKNOWN), and
+        its unanswered commands are in doubt for the client, as on a direct stream."""
+        address = self._leader_address(context)
+        request_type, response_type = _stream_types(method)
+        call = self._channel(address).stream_stream(
+            f"/coordinator.v1.{method}",
+            request_serializer=request_type.SerializeToString,
+            response_deserializer=response_type.FromString,
+        )
+        responses = call(requests, metadata=((FORWARDED, self.node_id),))
+        context.add_callback(responses.cancel)
+        try:
+            yield from responses
+        except grpc.RpcError as exc:
+            if exc.code() is grpc.StatusCode.CANCELLED and not context.is_active():
+                return  # our client went away first; nothing to tell it
+            self._relay_failure(context, exc, address)
+
+    def _leader_address(self, context: grpc.ServicerContext) -> str:
+        """The Raft leader's gRPC address to forward to; aborts NO_QUORUM when the call was
+        already forwarded once (no loops) or no leader is known."""
         forwarded_by = {k: v for k, v in context.invocation_metadata()}.get(FORWARDED)
         if forwarded_by is not None:
             abort(
@@ -139,32 +182,26 @@ class Pipeline:
                 Operating.NO_QUORUM,
                 "no Raft leader is known right now (an election is probably in progress)",
             )
-        response_type = _response_type(method)
-        call = self._channel(address).unary_unary(
-            f"/coordinator.v1.{method}",
-            request_serializer=type(request).SerializeToString,
-            response_deserializer=response_type.FromString,
-        )
-        remaining = context.time_remaining()
-        try:
-            return call(
-                request,
-                timeout=self.commit_timeout_s if remaining is None else remaining,
-                metadata=((FORWARDED, self.node_id),),
+        return address
+
+    def _relay_failure(
+        self, context: grpc.ServicerContext, exc: grpc.RpcError, address: str
+    ) -> NoReturn:
+        """Ends this call as the leader's call ended: its status with details, or
+        OUTCOME_UNKNOWN when the leader did not answer at all."""
+        status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+        if status is not None:
+            context.abort_with_status(rpc_status.to_status(status))
+        code = exc.code()
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            abort(
+                context,
+                Operating.OUTCOME_UNKNOWN,
+                f"the Raft leader at {address} did not answer ({code.name}); the request may "
+                "have been applied: retry with the same idempotency key",
             )
-        except grpc.RpcError as exc:
-            status = rpc_status.from_call(exc)  # type: ignore[arg-type]
-            if status is not None:
-                context.abort_with_status(rpc_status.to_status(status))
-            code = exc.code()
-            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                abort(
-                    context,
-                    Operating.OUTCOME_UNKNOWN,
-                    f"the Raft leader at {address} did not answer ({code.name}); the request may "
-                    "have been applied: retry with the same idempotency key",
-                )
-            context.abort(code, exc.details() or code.name)
+        context.abort(code, exc.details() or code.name)
+        raise AssertionError("abort returned")
 
     def _channel(self, address: str) -> grpc.Channel:
         with self._channels_lock:
@@ -199,3 +236,9 @@ def _response_type(method: str) -> Any:
     service, name = method.split("/")
     module = engine_pb2 if service == "Engine" else admin_pb2
     return getattr(module, f"{name}Response")
+
+
+def _stream_types(method: str) -> tuple[Any, Any]:
+    service, name = method.split("/")
+    module = engine_pb2 if service == "Engine" else admin_pb2
+    return getattr(module, f"{name}Request"), getattr(module, f"{name}Response")

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
 
-from coordinator.core.commands import Command, RequestHandoff
+from coordinator.core.commands import RequestHandoff
 from coordinator.core.model import Leadership
 from coordinator.core.refusals import InvalidCommand, Operating, Reason
-from coordinator.core.results import Ack, CampaignResult, FillResult, LeaseResult, OrderResult
+from coordinator.core.results import Ack, CampaignResult, LeaseResult
 from coordinator.core.validation import check_id
 from coordinator.replication.membership import refuse_add, refuse_remove
 from coordinator.replication.raft import (
@@ -27,6 +27,8 @@ from coordinator.replication.raft import (
 )
 from coordinator.server.audit import audit_entries
 from coordinator.server.errors import abort
+from coordinator.server.order_stream import OrderStreams
+from coordinator.server.order_writes import BY_METHOD
 from coordinator.server.pipeline import Pipeline
 from coordinator.v1 import admin_pb2, admin_pb2_grpc, engine_pb2, engine_pb2_grpc
 from coordinator.wire import commands, records
@@ -51,6 +53,7 @@ class EngineService(engine_pb2_grpc.EngineServicer):
         self._p = pipeline
         self._node_id = node_id
         self._stopping = stopping
+        self._streams = OrderStreams(pipeline, stopping)
 
     def Campaign(self, request: engine_pb2.CampaignRequest, context: grpc.ServicerContext) -> Any:
         return self._p.write(
@@ -74,44 +77,31 @@ class EngineService(engine_pb2_grpc.EngineServicer):
     def SubmitOrder(
         self, request: engine_pb2.SubmitOrderRequest, context: grpc.ServicerContext
     ) -> Any:
-        return self._order_write(context, "SubmitOrder", request, commands.submit_order)
+        return self._order_write(context, "SubmitOrder", request)
 
     def UpdateOrder(
         self, request: engine_pb2.UpdateOrderRequest, context: grpc.ServicerContext
     ) -> Any:
-        return self._order_write(context, "UpdateOrder", request, commands.update_order)
+        return self._order_write(context, "UpdateOrder", request)
 
     def CancelOrder(
         self, request: engine_pb2.CancelOrderRequest, context: grpc.ServicerContext
     ) -> Any:
-        return self._order_write(context, "CancelOrder", request, commands.cancel_order)
-
-    def _order_write(
-        self,
-        context: grpc.ServicerContext,
-        method: str,
-        request: Any,
-        to_command: Callable[[Any], Command],
-    ) -> Any:
-        """An order write whose response is the order as it now stands, and `duplicate`."""
-        response = getattr(engine_pb2, f"{method}Response")
-
-        def render(r: OrderResult) -> Any:
-            return response(order=records.order_to_wire(r.order), duplicate=r.duplicate)
-
-        return self._p.write(context, f"Engine/{method}", request, to_command, render)
+        return self._order_write(context, "CancelOrder", request)
 
     def ReportFill(
         self, request: engine_pb2.ReportFillRequest, context: grpc.ServicerContext
     ) -> Any:
-        def render(r: FillResult) -> engine_pb2.ReportFillResponse:
-            return engine_pb2.ReportFillResponse(
-                order=records.order_to_wire(r.order),
-                position=records.position_to_wire(r.position),
-                duplicate=r.duplicate,
-            )
+        return self._order_write(context, "ReportFill", request)
 
-        return self._p.write(context, "Engine/ReportFill", request, commands.report_fill, render)
+    def _order_write(self, context: grpc.ServicerContext, method: str, request: Any) -> Any:
+        write = BY_METHOD[method]
+        return self._p.write(context, f"Engine/{method}", request, write.to_command, write.render)
+
+    def OrderStream(
+        self, request_iterator: Iterator[Any], context: grpc.ServicerContext
+    ) -> Iterator[engine_pb2.OrderStreamResponse]:
+        return self._streams.serve(request_iterator, context)
 
     def GetOrder(self, request: engine_pb2.GetOrderRequest, context: grpc.ServicerContext) -> Any:
         try:

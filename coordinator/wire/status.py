@@ -35,13 +35,14 @@ STATUS_OF_REASON: dict[str, grpc.StatusCode] = {
 _CODE_NUMBER = {code: getattr(code_pb2, code.name) for code in set(STATUS_OF_REASON.values())}
 
 
-def rich_status(
+def status_message(
     reason: Reason | Operating,
     message: str,
     field: str = "",
     metadata: dict[str, str] | None = None,
-) -> grpc.Status:
-    """The gRPC status for `reason`, with ErrorInfo (and BadRequest when `field` is named)."""
+) -> status_pb2.Status:
+    """The `google.rpc.Status` for `reason`, with ErrorInfo (and BadRequest when `field` is
+    named): what a unary call ends with, and what OrderStream answers a refused command with."""
     info = any_pb2.Any()
     info.Pack(
         error_details_pb2.ErrorInfo(reason=str(reason), domain=DOMAIN, metadata=metadata or {})
@@ -58,14 +59,21 @@ def rich_status(
         )
         details.append(violation)
     code = _CODE_NUMBER[STATUS_OF_REASON[reason]]
-    return rpc_status.to_status(status_pb2.Status(code=code, message=message, details=details))
+    return status_pb2.Status(code=code, message=message, details=details)
 
 
-def reason_of(error: grpc.RpcError) -> tuple[str, str]:
-    """(ErrorInfo.reason, field) of a status received from a peer or server; ("", "") if none."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    if status is None:
-        return "", ""
+def rich_status(
+    reason: Reason | Operating,
+    message: str,
+    field: str = "",
+    metadata: dict[str, str] | None = None,
+) -> grpc.Status:
+    """`status_message` as the status a gRPC call is aborted with."""
+    return rpc_status.to_status(status_message(reason, message, field, metadata))
+
+
+def reason_in(status: status_pb2.Status) -> tuple[str, str]:
+    """(ErrorInfo.reason, field) carried in a `google.rpc.Status`; ("", "") if none."""
     reason, field = "", ""
     for detail in status.details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
@@ -78,3 +86,9 @@ def reason_of(error: grpc.RpcError) -> tuple[str, str]:
             if bad.field_violations:
                 field = bad.field_violations[0].field
     return reason, field
+
+
+def reason_of(error: grpc.RpcError) -> tuple[str, str]:
+    """(ErrorInfo.reason, field) of a status received from a peer or server; ("", "") if none."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    return ("", "") if status is None else reason_in(status)

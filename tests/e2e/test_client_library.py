@@ -78,12 +78,46 @@ class LoseFirstSubmitResponse(grpc.UnaryUnaryClientInterceptor):  # type: ignore
         return outcome
 
 
+class BreakFirstOrderStream(grpc.StreamStreamClientInterceptor):  # type: ignore[type-arg]
+    """The first order stream breaks right after the coordinator answered its first command:
+    the command was applied, and its answer never reaches the engine."""
+
+    def __init__(self) -> None:
+        self.lost = 0
+
+    def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
+        call = continuation(details, requests)
+        if self.lost:
+            return call
+        self.lost += 1
+        return BrokenAfterFirstAnswer(call)
+
+
+class BrokenAfterFirstAnswer:
+    def __init__(self, call: Any) -> None:
+        self.call = call
+
+    def __iter__(self) -> BrokenAfterFirstAnswer:
+        return self
+
+    def __next__(self) -> Any:
+        next(self.call)  # the coordinator applied the command and answered...
+        self.call.cancel()
+        raise LostResponse()  # ...but the stream broke before the answer arrived
+
+    def cancel(self) -> bool:
+        return bool(self.call.cancel())
+
+
+@pytest.mark.parametrize("order_stream", [False, True], ids=["unary", "stream"])
 def test_a_call_whose_response_is_lost_is_retried_and_yields_exactly_one_order(
-    make_cluster: MakeCluster,
+    make_cluster: MakeCluster, order_stream: bool
 ) -> None:
     cluster = make_cluster().start()
-    interceptor = LoseFirstSubmitResponse()
-    client = CoordinatorClient(cluster.addresses(), interceptors=[interceptor])
+    interceptor = BreakFirstOrderStream() if order_stream else LoseFirstSubmitResponse()
+    client = CoordinatorClient(
+        cluster.addresses(), interceptors=[interceptor], order_stream=order_stream
+    )
     with EngineSession(client, "eng-a", ttl_ms=2000) as session:
         assert session.wait_active(10)
         result = session.submit_order("ord-1", "A1", "BTC-USD", Side.BUY, "1", "100")
@@ -231,17 +265,46 @@ class AsyncLoseFirstSubmitResponse(grpc.aio.UnaryUnaryClientInterceptor):  # typ
         return call
 
 
+class AsyncBreakFirstOrderStream(grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]
+    """The asyncio twin of BreakFirstOrderStream."""
+
+    def __init__(self) -> None:
+        self.lost = 0
+
+    async def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
+        call = await continuation(details, requests)
+        if self.lost:
+            return call
+        self.lost += 1
+
+        async def broken_after_first_answer() -> Any:
+            async for _ in call:  # the coordinator applied the command and answered...
+                call.cancel()
+                raise grpc.aio.AioRpcError(  # ...but the stream broke before the answer arrived
+                    grpc.StatusCode.UNAVAILABLE,
+                    grpc.aio.Metadata(),
+                    grpc.aio.Metadata(),
+                    details="connection reset before the response arrived",
+                )
+            yield  # never reached: the generator only breaks
+
+        return broken_after_first_answer()
+
+
+@pytest.mark.parametrize("order_stream", [False, True], ids=["unary", "stream"])
 def test_the_asyncio_client_has_the_blocking_clients_interceptors_reads_and_status(
-    make_cluster: MakeCluster,
+    make_cluster: MakeCluster, order_stream: bool
 ) -> None:
     """Parity (issue 9): interceptors, get_order and status work on the asyncio client as on the
     blocking one, and a lost answer is retried into exactly one order."""
     cluster = make_cluster().start()
 
     async def scenario() -> tuple[int, bool, str, str, list[str]]:
-        interceptor = AsyncLoseFirstSubmitResponse()
+        interceptor: Any = (
+            AsyncBreakFirstOrderStream() if order_stream else AsyncLoseFirstSubmitResponse()
+        )
         async with AsyncCoordinatorClient(
-            cluster.addresses(), interceptors=[interceptor]
+            cluster.addresses(), interceptors=[interceptor], order_stream=order_stream
         ) as client:
             async with AsyncEngineSession(client, "eng-a", ttl_ms=2000) as session:
                 assert await session.wait_active(10) and session.active

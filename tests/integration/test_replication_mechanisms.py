@@ -101,6 +101,43 @@ def test_acknowledgements_and_commits_only_cover_synced_entries(
     assert leader_journal.syncs < 3000 / 3, leader_journal.syncs
 
 
+def test_the_leader_sends_new_entries_before_its_own_sync_and_commits_only_after_it(
+    cluster: InProcessCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Raft thesis 10.2.1: the leader writes its log in parallel with replicating it, so its
+    fsync is off the commit's critical path; it still counts itself only once its copy is
+    durable (the test above holds that for every tick)."""
+    leader = cluster.leader()
+    leader_journal = next(
+        j for n, j in zip(cluster.nodes, cluster.journals, strict=True) if n is leader
+    )
+    ahead_of_sync: list[int] = []
+    original_send = TCPTransport.send
+
+    def watched_send(transport: TCPTransport, node: Any, message: Any) -> bool:
+        if (
+            transport._selfNode.address == leader.selfNode.address
+            and isinstance(message, dict)
+            and message.get("type") == "append_entries"
+            and message.get("entries")
+            and message["entries"][-1][1] > leader_journal.durable_index
+        ):
+            ahead_of_sync.append(message["entries"][-1][1])
+        return bool(original_send(transport, node, message))
+
+    monkeypatch.setattr(TCPTransport, "send", watched_send)
+    commits_past_durable: list[int] = []
+    leader.addOnTickCallback(
+        lambda: (
+            leader.raftCommitIndex <= leader_journal.durable_index
+            or commits_past_durable.append(leader.raftCommitIndex)
+        )
+    )
+    submit_many(leader, 500, "o", in_flight=1)
+    assert commits_past_durable == []
+    assert len(ahead_of_sync) >= 250, ahead_of_sync  # (one order in flight: nearly every one)
+
+
 def test_no_acknowledged_entry_is_truncated_under_sustained_load(cluster: InProcessCluster) -> None:
     leader = cluster.leader()
     submit_many(leader, 8000, "o", in_flight=SUSTAINED, wait_for_all=False)
