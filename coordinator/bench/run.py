@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -266,7 +267,11 @@ def settings_json(settings: BenchSettings) -> dict[str, Any]:
 async def bench(
     settings: BenchSettings, progress: Progress
 ) -> tuple[list[RunResult], dict[str, Any]]:
-    """Every measured run, then (with `settings.guards`) the truncation comparison."""
+    """Every measured run, then (with `settings.guards`) the truncation comparison. SIGTERM
+    cancels it like Ctrl-C does, so that every cluster it started is stopped on the way out."""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     results, extra = await measure_all(settings, progress)
     if settings.guards:
         progress.note(f"truncation of acknowledged entries under load ({settings.duration_s} s):")

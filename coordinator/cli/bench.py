@@ -4,6 +4,7 @@ only parses options."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,8 @@ import click
 import grpc
 
 from coordinator.cli.exits import ExitCode
+
+INTERRUPTED = 130  # the shell's code for a command ended by SIGINT
 
 
 def comma_list(
@@ -147,6 +150,9 @@ def bench(
     except (RuntimeError, TimeoutError, OSError, grpc.RpcError) as exc:
         click.echo(f"bench failed: {exc}", err=True)
         sys.exit(ExitCode.UNAVAILABLE)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        click.echo("bench interrupted; the clusters it started are stopped", err=True)
+        sys.exit(INTERRUPTED)
 
 
 @click.command("bench-takeover")
