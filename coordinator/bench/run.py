@@ -289,11 +289,10 @@ def main(
     report if asked, and returns it."""
     progress = Progress(err, len(plans(settings)))
     results, extra = asyncio.run(bench(settings, progress))
-    print(
-        f"\nmedians of {settings.rounds} round(s) of {settings.duration_s:g} s; 3 nodes, "
-        "127.0.0.1, fsync on; ratios are coordinator / etcd",
-        file=out,
-    )
+    heading = f"\nmedians of {settings.rounds} round(s) of {settings.duration_s:g} s, fsync on"
+    if settings.etcd_binary:
+        heading += "; etcd puts at the same clients and in-flight; ratios are coordinator / etcd"
+    print(heading, file=out)
     print(table(summarize(results), ratios(results)), file=out)
     failing = [r for r in results if r.record.errors]
     if failing:
