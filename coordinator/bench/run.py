@@ -155,6 +155,7 @@ async def measure(
         for _ in range(shape.clients)
     ]
     sessions: list[OrderSession] = []
+    ticker: asyncio.Task[None] | None = None
     try:
         await asyncio.wait_for(
             asyncio.gather(*(c.channel_ready() for c in channels)), CONNECT_TIMEOUT_S
@@ -169,16 +170,15 @@ async def measure(
         ]
         pids = {**target.pids(), LOAD_GENERATOR: os.getpid()}
         tally = Tally()
-        ticker = None
         if progress is not None and progress.live:
             ticker = asyncio.create_task(show_progress(progress, plan, shape, tally))
         before = cpu_snapshot(pids)
         record = await drive(sessions, shape, tally)
         after = cpu_snapshot(pids)
+    finally:
         if ticker is not None:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
-    finally:
         await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
         await asyncio.gather(*(c.close(None) for c in channels), return_exceptions=True)
     return RunResult(plan, record, leader, cpu_us_per_order(before, after, record.committed))
