@@ -150,14 +150,12 @@ class StreamOrders:
             async with self._writing:
                 await self._call.write(request)
         except Exception as exc:
-            self._pending.pop(index, None)
-            # a write fails once the call has ended: the reader is about to say why
+            # A write fails once the call has ended; the reader is about to fail every answer
+            # still pending, this one included, with the stream's status.
             await asyncio.wait({self._reader}, timeout=STREAM_CLOSE_S)
-            raise OrderFailed(self._broken or describe(exc)) from exc
-        if self._broken is not None and not answer.done():
-            # the reader ended while this command was being written: nobody will answer it
-            self._pending.pop(index, None)
-            raise OrderFailed(self._broken)
+            if not answer.done():
+                self._pending.pop(index, None)
+                raise OrderFailed(describe(exc)) from exc
         response = await answer
         kind = response.WhichOneof("result")
         if kind == "error":

@@ -27,6 +27,9 @@ from coordinator.v1 import engine_pb2, types_pb2
 
 ENGINE = BenchEngine("bench-engine", 7)
 REFUSAL = "STALE_EPOCH: epoch 7 is not the current epoch 8"
+# When a write races the end of the call, grpc.aio ends the call with this status instead of the
+# server's (call.code() says INTERNAL too): the error count is exact, the text may be either.
+GRPC_AIO_WRITE_RACE = "INTERNAL: Internal error from Core"
 
 
 @dataclass
@@ -168,7 +171,8 @@ def test_a_broken_stream_fails_every_order_in_flight_and_every_later_one() -> No
     record = run(against(engine, shape, streams))
     assert time.monotonic() - started < 10
     assert (record.committed, record.errors) == (1, 10)
-    assert record.error_texts == ("UNAVAILABLE: leader changed",)
+    assert set(record.error_texts) <= {"UNAVAILABLE: leader changed", GRPC_AIO_WRITE_RACE}
+    assert record.error_texts
 
 
 def test_an_unimplemented_stream_is_an_error_per_order_not_a_hang() -> None:
@@ -176,7 +180,8 @@ def test_an_unimplemented_stream_is_an_error_per_order_not_a_hang() -> None:
     record = run(against(None, shape, streams))
     assert (record.committed, record.errors) == (0, 12)
     # a stand-in with no method says "not found", the real server's base class "not implemented"
-    assert record.error_texts == ("UNIMPLEMENTED: Method not found!",)
+    assert set(record.error_texts) <= {"UNIMPLEMENTED: Method not found!", GRPC_AIO_WRITE_RACE}
+    assert record.error_texts
 
 
 def test_unary_orders_are_200_byte_fenced_submits_with_unique_ids() -> None:
