@@ -11,6 +11,10 @@ Rules (both twins):
    left unanswered may or may not have been applied: it is sent again with the same request,
    so the same idempotency key.
 3. A call that gave up on silence forgets its sequence; an answer that arrives later is dropped.
+4. Silence breaks the stream: a call that got no answer within its timeout cancels it, so every
+   other call on it is sent again too, on a new stream. A stream whose far end hangs (a node
+   partitioned away, or a relay to a leader that was) never breaks by itself, and reusing it
+   would make every later call wait out its whole timeout.
 """
 
 from __future__ import annotations
@@ -66,9 +70,12 @@ class OrderStream:
             self._waiting[sequence] = waiting
         self._outgoing.put(policy.stream_request(sequence, method, request))
         if not waiting.answered.wait(timeout_s):
+            silent = policy.stream_silent(timeout_s)
             with self._lock:
                 self._waiting.pop(sequence, None)
-            raise policy.stream_silent(timeout_s)
+                self.broken = self.broken or silent
+            self._call.cancel()  # rule 4: a silent stream is not used again
+            raise silent
         if waiting.failure is not None:
             raise waiting.failure
         assert waiting.response is not None
@@ -124,8 +131,11 @@ class AsyncOrderStream:
         try:
             response = await asyncio.wait_for(answer, timeout_s)
         except TimeoutError:
+            silent = policy.stream_silent(timeout_s)
             self._waiting.pop(sequence, None)
-            raise policy.stream_silent(timeout_s) from None
+            self.broken = self.broken or silent
+            self._call.cancel()  # rule 4: a silent stream is not used again
+            raise silent from None
         return policy.stream_answer(response)
 
     async def close(self) -> None:

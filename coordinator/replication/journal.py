@@ -8,8 +8,9 @@ term + vote. pysyncobj reads the log constantly, so the live tail is mirrored in
 Durability, the part pysyncobj 0.3.17 lacks (it never fsyncs):
 - Entries are written without sync and made durable in groups by `sync()`: the leader syncs
   right after it sends them (in parallel with the followers, Raft thesis 10.2.1) and before it
-  counts its own copy toward a commit, a follower syncs before it acknowledges (coordinator.replication.syncobj_patch and .transport call it). One fsync
-  per batch, not per entry.
+  counts its own copy toward a commit, a follower syncs before it acknowledges
+  (coordinator.replication.syncobj_patch and .transport call it). One fsync per batch, not per
+  entry.
 - Term and vote are written in one synced batch before any vote message leaves the node
   (Raft Figure 2, "persistent state").
 - A snapshot is stored in RocksDB in the same synced batch that compacts the log, so a crash

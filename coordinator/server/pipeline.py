@@ -32,6 +32,7 @@ from coordinator.wire.channel import CHANNEL_OPTIONS
 
 log = logging.getLogger(__name__)
 FORWARDED = "coordinator-forwarded-by"
+RELAY_WATCH_S = 0.1  # how often a relayed stream checks that its leader still leads
 T = TypeVar("T")
 
 
@@ -146,7 +147,9 @@ class Pipeline:
     ) -> Iterator[Any]:
         """Relays a stream to the Raft leader, both ways, until either side ends it. When the
         leader's side breaks, this stream ends with the same status (or OUTCOME_UNKNOWN), and
-        its unanswered commands are in doubt for the client, as on a direct stream."""
+        its unanswered commands are in doubt for the client, as on a direct stream. When this
+        node learns of another leader, the relay ends OUTCOME_UNKNOWN at once: a stream to a
+        leader that was partitioned away would otherwise hang without ever breaking."""
         address = self._leader_address(context)
         request_type, response_type = _stream_types(method)
         call = self._channel(address).stream_stream(
@@ -156,12 +159,34 @@ class Pipeline:
         )
         responses = call(requests, metadata=((FORWARDED, self.node_id),))
         context.add_callback(responses.cancel)
+        relayed = threading.Event()
+        moved = threading.Event()
+
+        def watch_leader() -> None:
+            while not relayed.wait(RELAY_WATCH_S):
+                leader = self.raft.leader()
+                if leader is not None and leader.grpc_address != address:
+                    moved.set()
+                    responses.cancel()  # type: ignore[no-untyped-call]
+                    return
+
+        threading.Thread(target=watch_leader, name="relay-watch", daemon=True).start()
         try:
             yield from responses
         except grpc.RpcError as exc:
+            if moved.is_set():
+                abort(
+                    context,
+                    Operating.OUTCOME_UNKNOWN,
+                    f"the Raft leader moved away from {address} while this stream was relayed "
+                    "to it; its unanswered commands may have been applied: send them again "
+                    "with the same keys",
+                )
             if exc.code() is grpc.StatusCode.CANCELLED and not context.is_active():
                 return  # our client went away first; nothing to tell it
             self._relay_failure(context, exc, address)
+        finally:
+            relayed.set()
 
     def _leader_address(self, context: grpc.ServicerContext) -> str:
         """The Raft leader's gRPC address to forward to; aborts NO_QUORUM when the call was

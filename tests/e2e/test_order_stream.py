@@ -268,3 +268,39 @@ def test_an_engine_session_keeps_trading_on_its_stream_through_a_raft_leader_fai
     assert len(recorded) == len(set(recorded))  # Invariant 1: no duplicate orders
     assert writer.acked <= set(recorded)  # Invariant 2: no acknowledged order lost
     client.close()
+
+
+def test_a_stream_relayed_to_a_leader_that_stops_answering_ends_when_another_leads(
+    make_cluster: MakeCluster,
+) -> None:
+    """The follower relays to the leader; the leader freezes (SIGSTOP: its connections stay
+    open and silent, as behind a partition). Once the follower knows the new leader, the
+    relayed stream ends OUTCOME_UNKNOWN instead of hanging until the engine's deadline."""
+    cluster = make_cluster().start()
+    client = CoordinatorClient(cluster.addresses(), order_stream=False)
+    epoch = grant(client)
+    leader = cluster.wait_for_leader()
+    follower = next(n for n in cluster.nodes if n != leader)
+    outgoing: queue.SimpleQueue[engine_pb2.OrderStreamRequest | None] = queue.SimpleQueue()
+
+    def requests() -> Iterator[engine_pb2.OrderStreamRequest]:
+        while (request := outgoing.get(timeout=60)) is not None:
+            yield request
+
+    call = stream_of(cluster, follower).OrderStream(requests(), timeout=45)
+    outgoing.put(command(1, "submit_order", order_request(epoch, "before")))
+    assert next(call).submit_order.order.client_order_id == "before"
+    cluster.pause(leader)
+    try:
+        outgoing.put(command(2, "submit_order", order_request(epoch, "during")))
+        with pytest.raises(grpc.RpcError) as ended:
+            next(call)
+        new_leader = cluster.wait_for_leader(exclude=leader)
+    finally:
+        outgoing.put(None)
+        cluster.resume(leader)
+
+    status = rpc_status.from_call(ended.value)  # type: ignore[arg-type]
+    assert ended.value.code() is grpc.StatusCode.UNAVAILABLE, ended.value
+    assert status is not None and reason_in(status) == ("OUTCOME_UNKNOWN", "")
+    assert new_leader != leader
