@@ -26,7 +26,9 @@ def check_id(field: str, value: str) -> None:
         raise InvalidCommand(f"{field} is required", field)
     if len(value) > ID_MAX_LENGTH:
         raise InvalidCommand(f"{field} is longer than {ID_MAX_LENGTH} characters", field)
-    if not (value.isascii() and value.isprintable()) or any(c.isspace() for c in value):
+    # among printable ASCII characters the space is the only whitespace (tabs and line ends
+    # are not printable), so one substring test stands for a per-character isspace scan
+    if not (value.isascii() and value.isprintable()) or " " in value:
         raise InvalidCommand(
             f"{field} must be printable ASCII without spaces, got {value!r}", field
         )
