@@ -614,6 +614,7 @@ STRANDED_DEADLINE_S = 0.3  # it cannot commit them; the harness does not wait lo
 # the engines' links to it stay up this long, so their writes land too
 CLIENT_GRACE_S = 0.2
 BURST_WAIT_S = 60.0  # the majority's burst of orders (chaos/engine.py caps it at 40 s)
+BURST_WITHIN_S = 20.0  # an active engine's burst of 1,000 orders (5-6 s here)
 # after healing, the stranded node applies what the majority committed
 REPAIR_WITHIN_S = 15.0
 
@@ -695,6 +696,12 @@ def drive_majority(world: World, majority: list[str]) -> None:
         burst_s=max((r.get("elapsed_s") or 0 for r in reports.values()), default=0),
         majority_entries=after - before,
     )
+    # An engine that was active sends its burst well within BURST_WITHIN_S. One that ran into
+    # its budget was stuck: its order calls waited on a stream relayed into the stranded leader
+    # (the history that found rule 4 of client/order_stream.py and the relay's leader watch).
+    for engine_id, report in sorted(reports.items()):
+        if not report.get("abandoned"):
+            world.bound(f"burst_s_{engine_id}", report.get("elapsed_s"), BURST_WITHIN_S)
 
 
 def measure_repair(world: World, node_id: str, trace_offset: int) -> None:
