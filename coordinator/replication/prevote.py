@@ -16,6 +16,12 @@ Rules:
 4. Contact from a current leader forgets a won round (issue 8, defect 5): a node that won
    during a leader's stall and then heard the leader again would otherwise, at its next
    deadline, stand without asking and depose a healthy leader.
+5. A stall of the node's own thread (a snapshot, CPU starvation) is not the leader's silence:
+   while it stalled, the leader's messages waited unread in its sockets. The part of a stall
+   that syncobj_patch does not count as silence moves the last leader contact later by as much
+   (`on_own_stall`), never past now. Every node compacts at about the same log index; without
+   this rule, followers stalled together grant each other's pre-votes the moment they resume and
+   depose the leader that stalled with them.
 """
 
 from __future__ import annotations
@@ -53,6 +59,12 @@ class PreVote:
         """An AppendEntries from a leader of the current term (or a newer one) arrived."""
         self._leader_contact = now
         self._won_term = None
+
+    def on_own_stall(self, now: float, uncounted_s: float) -> None:
+        """This node resumed at `now` from a stall of which `uncounted_s` is not counted as the
+        leader's silence (rule 5). A node that never heard from a leader gains nothing."""
+        if self._leader_contact is not None:
+            self._leader_contact = min(now, self._leader_contact + uncounted_s)
 
     def on_deadline(self, term: int) -> Ask | Stand:
         """The election deadline passed in `term` (rule 1 or 3)."""

@@ -17,7 +17,8 @@ Replaced or configured (and why):
 
 Overridden methods:
 - `_onTick`: sync the leader's new entries before the commit count; run tasks queued for the
-  tick thread; pre-vote (prevote.py) and check-quorum before pysyncobj's own election and
+  tick thread; a follower's own stall restarts its election timeout (not the leader's
+  silence); pre-vote (prevote.py) and check-quorum before pysyncobj's own election and
   commit logic; flush held acks after one sync; the apply trace; slow-tick warnings.
 - `_applyCommand`: wake the tick loop, so a commit never waits for the heartbeat timer.
 - `_checkCommandsToApply`: send what was appended at once, then sync while the followers do.
@@ -218,6 +219,7 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
         self._poll_started = 0.0
         self._check_quorum = CheckQuorum(settings.election_min_s)
         self._prevote = PreVote(stickiness_s=settings.election_min_s - settings.heartbeat_s)
+        self.follower_stalls_discounted = 0  # own stalls not counted as the leader's silence
         self._tick_tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         # A learner's first AppendEntries tells it what was committed before it joined (kept by
         # the node across restarts: see promotion_committed).
@@ -543,6 +545,8 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
         try:
             while not self._tick_tasks.empty():
                 self._tick_tasks.get_nowait()()
+            tasks_s = time.monotonic() - started
+            self._discount_own_stall(tasks_s)  # before pre-vote looks at the deadline
             self._pre_vote()
             self._step_down_without_quorum()
             super()._onTick(timeToWait)
@@ -551,6 +555,7 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
             if self.trace is not None:
                 self.trace.flush()
         busy = (self._poll_started or time.monotonic()) - started + self._message_s
+        self._discount_own_stall(busy - tasks_s)
         if busy > self.settings.election_min_s / 2:
             log.warning(
                 "slow Raft tick: %.0f ms of work (messages %.0f ms, snapshot %.0f ms); peers may "
@@ -559,6 +564,21 @@ class CoordinatorSyncObj(SyncObj):  # type: ignore[misc]
                 self._message_s * 1000,
                 self._last_snapshot_s * 1000,
             )
+
+    def _discount_own_stall(self, stalled_s: float) -> None:
+        """A follower's own stall (a snapshot, CPU starvation) is not its leader's silence: the
+        leader's messages sent meanwhile wait unread in its sockets. As in check_quorum.py, a
+        stall counts as at most half an election timeout of silence: the rest moves the election
+        deadline (and pre-vote's leader contact, prevote.py rule 5) later by as much. Bounded,
+        so that a follower whose every tick is slow still stands when its leader is gone, only
+        later; not skipped, so that followers stalled together do not depose a leader that
+        stalled with them (every node compacts at about the same log index)."""
+        uncounted_s = stalled_s - self.settings.election_min_s / 2
+        if uncounted_s <= 0 or self.learner or self._SyncObj__raftState != _RAFT_STATE.FOLLOWER:
+            return
+        self._SyncObj__raftElectionDeadline += uncounted_s
+        self._prevote.on_own_stall(monotonic(), uncounted_s)
+        self.follower_stalls_discounted += 1
 
     def _step_down_without_quorum(self) -> None:
         """Check-quorum (check_quorum.py): a leader that heard from no majority over one window

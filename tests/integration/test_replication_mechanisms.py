@@ -508,3 +508,28 @@ def test_a_proposer_callback_that_raises_does_not_make_the_leader_apply_the_entr
     leader.propose_async(Barrier(), broken)
     assert leader.propose(Barrier(), 5) == Ack()
     assert len(applied) == len(set(applied)) == 2, applied
+
+
+@pytest.mark.parametrize("stall_s", [0.4, 0.9])
+def test_a_stall_of_every_node_at_once_deposes_no_leader(
+    cluster: InProcessCluster, stall_s: float
+) -> None:
+    """Every node compacts at about the same log index, so a snapshot of a large state holds
+    every tick thread at once (0.15-0.55 s at 15-80k orders in `coordinator bench`, where it
+    caused leader changes under load). The leader's heartbeats then wait, unread, in the
+    followers' sockets: a follower's own stall is not the leader's silence, and neither a
+    pre-vote nor an election may follow from it."""
+    leader = cluster.leader()
+    term = leader.raftCurrentTerm
+    submit_many(leader, 50, "before")
+    prevotes = sum(n.prevotes_started for n in cluster.nodes)  # the first election's round
+    for node in cluster.nodes:
+        node.run_on_tick(lambda: time.sleep(stall_s))
+    holds_for(
+        lambda: leader.is_leader() and all(n.raftCurrentTerm == term for n in cluster.nodes),
+        stall_s + 3 * leader.settings.election_max_s,
+        f"leadership of {leader.selfNode.address} in term {term}",
+        describe=lambda: str([(n.raftCurrentTerm, n.is_leader()) for n in cluster.nodes]),
+    )
+    assert sum(n.prevotes_started for n in cluster.nodes) == prevotes
+    assert sum(n.follower_stalls_discounted for n in cluster.nodes) >= 2

@@ -50,3 +50,25 @@ def test_a_voter_refuses_a_candidate_whose_log_is_behind_or_whose_term_is_not_ne
     assert prevote.grants(1.0, 4, (4, 100), 4, (4, 100), False) is False
     assert prevote.grants(1.0, 5, (4, 100), 4, (4, 100), True) is False
     assert prevote.grants(1.0, 5, (5, 1), 4, (4, 100), False) is True
+
+
+def test_the_uncounted_part_of_a_voters_own_stall_moves_its_leader_contact_later() -> None:
+    """Rule 5: its leader's messages waited unread while it stalled."""
+    prevote = PreVote(STICKY_S)
+    prevote.on_leader_contact(now=10.0)
+    prevote.on_own_stall(now=10.9, uncounted_s=0.75)  # stalled 10.0-10.9, 0.15 s counted
+    assert not prevote.grants(10.75 + STICKY_S - 0.01, 5, (4, 4), 4, (4, 4), is_leader=False)
+    assert prevote.grants(10.75 + STICKY_S, 5, (4, 4), 4, (4, 4), is_leader=False)
+
+
+def test_a_stall_never_moves_the_leader_contact_past_now() -> None:
+    prevote = PreVote(STICKY_S)
+    prevote.on_leader_contact(now=10.0)
+    prevote.on_own_stall(now=10.2, uncounted_s=5.0)
+    assert prevote.grants(10.2 + STICKY_S, 5, (4, 4), 4, (4, 4), is_leader=False)
+
+
+def test_a_stall_gives_no_stickiness_to_a_node_that_never_heard_a_leader() -> None:
+    prevote = PreVote(STICKY_S)
+    prevote.on_own_stall(now=10.0, uncounted_s=1.0)
+    assert prevote.grants(10.0, 5, (4, 4), 4, (4, 4), is_leader=False)
