@@ -315,9 +315,11 @@ def test_a_handoff_to_an_engine_that_is_not_a_live_standby_is_refused_and_tradin
     engine that does not exist; nobody traded until the command was killed (10 min 42 s)."""
     cluster = make_cluster().start()
     a = EngineSession(CoordinatorClient(cluster.addresses()), "eng-a", ttl_ms=3000).start()
-    b = EngineSession(CoordinatorClient(cluster.addresses()), "eng-b", ttl_ms=3000).start()
+    # eng-b starts once eng-a holds the role: started together, either could win epoch 1
+    b = EngineSession(CoordinatorClient(cluster.addresses()), "eng-b", ttl_ms=3000)
     try:
         assert a.wait_active(10) and a.epoch == 1
+        b.start()
         wait_until(lambda: campaigned(cluster, "eng-b"), 20, "eng-b to campaign as a standby")
         result = cli(cluster, "engines", "handoff", "--to", "eng-typo", "--timeout", "30")
         assert result.returncode == 2, f"exit {result.returncode}\n{result.stderr}"
