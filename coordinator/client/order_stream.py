@@ -11,19 +11,24 @@ Rules (both twins):
    left unanswered may or may not have been applied: it is sent again with the same request,
    so the same idempotency key.
 3. A call that gave up on silence forgets its sequence; an answer that arrives later is dropped.
-4. Silence breaks the stream: a call that got no answer within its timeout cancels it, so every
-   other call on it is sent again too, on a new stream. A stream whose far end hangs (a node
-   partitioned away, or a relay to a leader that was) never breaks by itself, and reusing it
-   would make every later call wait out its whole timeout.
+4. Silence breaks the stream: a call that got no answer within its timeout, on a stream that
+   answered nothing at all meanwhile, cancels it, so every other call on it is sent again too,
+   on a new stream. A stream whose far end hangs (a node partitioned away, or a relay to a
+   leader that was) never breaks by itself, and reusing it would make every later call wait out
+   its whole timeout. A stream that answered other calls meanwhile is alive: only the slow call
+   gives up (maybe applied), and the stream stays, so one call with a short deadline never
+   costs the others theirs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -57,6 +62,7 @@ class OrderStream:
             queue.SimpleQueue()
         )
         self.broken: policy.AttemptFailed | None = None
+        self._last_answer = time.monotonic()
         self._call = stub.OrderStream(self._requests())
         self._reader = threading.Thread(target=self._read, name="order-stream", daemon=True)
         self._reader.start()
@@ -73,9 +79,14 @@ class OrderStream:
             silent = policy.stream_silent(timeout_s)
             with self._lock:
                 self._waiting.pop(sequence, None)
-                self.broken = self.broken or silent
-            self._call.cancel()  # rule 4: a silent stream is not used again
-            raise silent
+                answered = waiting.answered.is_set()  # just now, racing the timeout
+                dead = not answered and time.monotonic() - self._last_answer >= timeout_s
+                if dead:
+                    self.broken = self.broken or silent
+            if dead:
+                self._call.cancel()  # rule 4: a silent stream is not used again
+            if not answered:
+                raise silent
         if waiting.failure is not None:
             raise waiting.failure
         assert waiting.response is not None
@@ -94,6 +105,7 @@ class OrderStream:
         try:
             for response in self._call:
                 with self._lock:
+                    self._last_answer = time.monotonic()
                     waiting = self._waiting.pop(response.sequence, None)
                 if waiting is not None:
                     waiting.response = response
@@ -118,6 +130,7 @@ class AsyncOrderStream:
         self._waiting: dict[int, asyncio.Future[engine_pb2.OrderStreamResponse]] = {}
         self._outgoing: asyncio.Queue[engine_pb2.OrderStreamRequest | None] = asyncio.Queue()
         self.broken: policy.AttemptFailed | None = None
+        self._last_answer = time.monotonic()
         self._call = stub.OrderStream(self._requests())
         self._reader = asyncio.ensure_future(self._read())
 
@@ -133,8 +146,9 @@ class AsyncOrderStream:
         except TimeoutError:
             silent = policy.stream_silent(timeout_s)
             self._waiting.pop(sequence, None)
-            self.broken = self.broken or silent
-            self._call.cancel()  # rule 4: a silent stream is not used again
+            if time.monotonic() - self._last_answer >= timeout_s:
+                self.broken = self.broken or silent
+                self._call.cancel()  # rule 4: a silent stream is not used again
             raise silent from None
         return policy.stream_answer(response)
 
@@ -142,6 +156,8 @@ class AsyncOrderStream:
         self._call.cancel()
         self._outgoing.put_nowait(None)
         self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
 
     async def _requests(self) -> AsyncIterator[engine_pb2.OrderStreamRequest]:
         while (request := await self._outgoing.get()) is not None:
@@ -151,6 +167,7 @@ class AsyncOrderStream:
         error: grpc.RpcError | None = None
         try:
             async for response in self._call:
+                self._last_answer = time.monotonic()
                 answer = self._waiting.pop(response.sequence, None)
                 if answer is not None and not answer.done():
                     answer.set_result(response)

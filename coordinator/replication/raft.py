@@ -120,8 +120,9 @@ class RaftNode:
     def propose_then(
         self, command: Command, on_done: Callable[[Result | ProposalError], None]
     ) -> None:
-        """Queues `command` without waiting; `on_done` runs once, on the tick thread, with the
-        result or the ProposalError. It must be quick (it delays every other proposal)."""
+        """Queues `command` without waiting; `on_done` runs once with the result or the
+        ProposalError: on the tick thread, or at once on the caller's thread when the proposal
+        queue is full (Overloaded). It must be quick (it delays every other proposal)."""
         self._sync.propose_async(
             command, lambda result, reason: on_done(outcome_of(result, reason))
         )

@@ -29,7 +29,7 @@ from coordinator.replication.leases import LeaseKeeper
 from coordinator.replication.raft import MemberAddress, RaftNode
 from coordinator.replication.state import ReplicatedState
 from coordinator.server import datadir
-from coordinator.server.order_stream import MAX_ORDER_STREAMS
+from coordinator.server.order_stream import ORDER_STREAMS_MAX
 from coordinator.server.pipeline import Pipeline
 from coordinator.server.services import AdminService, EngineService
 from coordinator.v1 import admin_pb2, admin_pb2_grpc, engine_pb2, engine_pb2_grpc
@@ -109,7 +109,7 @@ class CoordinatorNode:
         )
         self._server = grpc.server(
             futures.ThreadPoolExecutor(
-                max_workers=64 + MAX_ORDER_STREAMS, thread_name_prefix="grpc"
+                max_workers=64 + ORDER_STREAMS_MAX, thread_name_prefix="grpc"
             ),
             # grpcio sets SO_REUSEPORT by default: a second node on a taken port would share it
             # and split the engines between them. Bind exclusively, so start-up fails instead.

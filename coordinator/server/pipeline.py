@@ -250,11 +250,17 @@ def parse(
 ) -> Command:
     """Request -> validated core command; bad input is INVALID_ARGUMENT naming the field."""
     try:
-        command = to_command(request)
-        validate_command(command)
-        return command
+        return valid_command(request, to_command)
     except InvalidCommand as exc:
         abort(context, Reason.INVALID_COMMAND, exc.message, exc.field)
+
+
+def valid_command(request: Any, to_command: Callable[[Any], Command]) -> Command:
+    """Request -> validated core command, for the unary calls and OrderStream alike. Raises
+    InvalidCommand naming the field."""
+    command = to_command(request)
+    validate_command(command)
+    return command
 
 
 def _response_type(method: str) -> Any:

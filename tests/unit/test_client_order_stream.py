@@ -193,3 +193,28 @@ def test_the_asyncio_twin_answers_by_sequence_and_silence_breaks_it() -> None:
         return [a.duplicate for a in answers], code, silent_stub.calls[0].cancelled, broken
 
     assert asyncio.run(scenario()) == ([True, True, True], "DEADLINE_EXCEEDED", True, True)
+
+
+def test_one_slow_call_does_not_break_a_stream_that_answers_the_others() -> None:
+    """Rule 4: a call with a short deadline (near its lease end) gives up alone; the stream,
+    which went on answering, stays for every other call."""
+    stub = FakeStub(lambda r: None if r.submit_order.client_order_id == "o-slow" else echo(r))
+    stream = OrderStream(stub)  # type: ignore[arg-type]
+    failures: list[tuple[str, str, str, str]] = []
+
+    def slow() -> None:
+        try:
+            stream.send("SubmitOrder", order_request(1, "o-slow"), 0.3)
+        except policy.AttemptFailed as exc:
+            failures.append(exc.what)
+
+    caller = threading.Thread(target=slow)
+    caller.start()
+    for i in range(20):  # answers keep arriving while the slow call waits
+        assert stream.send("SubmitOrder", order_request(1, f"o-{i}"), 5).duplicate
+        threading.Event().wait(0.02)
+    caller.join(5)
+    assert [f[0] for f in failures] == ["DEADLINE_EXCEEDED"]
+    assert stream.broken is None and not stub.calls[0].cancelled
+    assert stream.send("SubmitOrder", order_request(1, "o-after"), 5).duplicate
+    stream.close()
