@@ -867,6 +867,58 @@ def slow_disk_leader(world: World, rng: random.Random) -> Iterator[None]:
         world.chaos.set_failpoints(old, {})
 
 
+STALL_ELECTION_TIMEOUTS = 1.5  # every node's stall, in election_max_ms
+
+
+@fault("stall-all")
+def stall_all(world: World, rng: random.Random) -> Iterator[None]:
+    """Every node's Raft thread stalls once, within 0.2 s of the others, for 1.5 election
+    timeouts: what a snapshot of a large state does, since every node compacts at about the same
+    log index (`coordinator bench` saw 0.15-0.55 s at 15-80k orders, and leader changes). The
+    leader stalled with its followers, so none of them heard silence: the same leader must lead
+    again, in the same term, and commit, within the bound (before syncobj_patch's
+    `_discount_own_stall`, the followers deposed it: a new term, so it never did)."""
+    leader = world.leader()
+    before = world.cluster.status(leader)
+    election_max_ms = int(world.timing["election_max_ms"])
+    stall_ms = int(STALL_ELECTION_TIMEOUTS * election_max_ms)
+    token = rng.randrange(1 << 30)
+    world.details.update(node=leader, term=before.term, stall_ms=stall_ms)
+    start_in_s = 2 * FAILPOINT_POLL_S  # every node has read its failpoints by then
+    stall = {
+        "tick_stall_ms": stall_ms,
+        "tick_stall_at_ns": time.time_ns() + int(start_in_s * 1e9),
+        "tick_stall_id": token,
+    }
+    for node in world.voters():
+        world.chaos.set_failpoints(node, stall)
+    try:
+        time.sleep(start_in_s + stall_ms / 1000)
+
+        window_s = 2 * election_max_ms / 1000
+
+        def deposed() -> bool:  # an unanswered Status proves nothing either way
+            status = status_or_none(world, leader)
+            return status is not None and (
+                status.term != before.term or status.role != admin_pb2.LEADER
+            )
+
+        def committed() -> bool:
+            status = status_or_none(world, leader)
+            return status is not None and status.commit_index > before.commit_index
+
+        deposed_s = seconds_until(deposed, window_s, f"{leader} to be deposed")
+        commits_s = seconds_until(committed, window_s, f"{leader} to commit")
+        after = status_or_none(world, leader)
+        world.details.update(deposed_after_s=deposed_s, term_after=after.term if after else None)
+        # deposed within the window: the bound fails as "never happened"
+        world.bound("same_leader_commits_s", None if deposed_s is not None else commits_s, window_s)
+        yield
+    finally:
+        for node in world.voters():
+            world.chaos.set_failpoints(node, {})
+
+
 @dataclass(frozen=True)
 class Step:
     fault: str

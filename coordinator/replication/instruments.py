@@ -10,7 +10,8 @@ snapshot hid) and to make a healthy machine behave like a sick one (a slow disk)
   every entry it applies. Lines are buffered and written once per Raft tick, so a killed node's
   file is a prefix of what it did.
 - `COORDINATOR_FAILPOINTS=<path>`: a JSON object re-read every `poll()` (the node's main loop
-  calls it every 0.2 s). `fsync_delay_ms` makes every Raft log sync sleep that long first.
+  calls it every 0.2 s). `fsync_delay_ms` makes every Raft log sync sleep that long first;
+  `tick_stall_ms` stalls the Raft tick thread once, each time `tick_stall_id` changes.
 
 In both paths the literal `{node_id}` is replaced by the node's id.
 """
@@ -69,6 +70,16 @@ class Failpoints:
     def __init__(self, path: Path) -> None:
         self._path = path
         self.fsync_delay_s = 0.0
+        self._stall_id: object = None
+        self._stall_due: tuple[int, float] | None = None
+
+    def take_stall(self) -> tuple[int, float] | None:
+        """(when, as time.time_ns, and for how many seconds) the Raft tick thread must stall
+        once, as a snapshot of a large state holds it, or None: `tick_stall_ms` from
+        `tick_stall_at_ns` (so that every node stalls at the same moment), armed each time
+        `tick_stall_id` changes."""
+        due, self._stall_due = self._stall_due, None
+        return due
 
     @classmethod
     def from_env(cls, node_id: str) -> Failpoints | None:
@@ -79,6 +90,9 @@ class Failpoints:
         try:
             settings = json.loads(self._path.read_text()) if self._path.exists() else {}
             delay_s = float(settings.get("fsync_delay_ms", 0)) / 1000
+            stall_s = float(settings.get("tick_stall_ms", 0)) / 1000
+            stall_at_ns = int(settings.get("tick_stall_at_ns", 0))
+            stall_id = settings.get("tick_stall_id")
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             log.warning(
                 "failpoint file %s is unreadable (%s); keeping the previous settings",
@@ -89,3 +103,8 @@ class Failpoints:
         if delay_s != self.fsync_delay_s:
             log.warning("failpoint: every Raft log sync now sleeps %.0f ms first", delay_s * 1000)
             self.fsync_delay_s = delay_s
+        if stall_id != self._stall_id:
+            self._stall_id = stall_id
+            if stall_id is not None and stall_s > 0:
+                log.warning("failpoint: the Raft tick thread stalls %.0f ms once", stall_s * 1000)
+                self._stall_due = (stall_at_ns, stall_s)

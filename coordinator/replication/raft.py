@@ -23,6 +23,7 @@ objects, state numbers and `_SyncObj__*` attributes never leave coordinator/repl
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -187,6 +188,13 @@ class RaftNode:
 
     def promotion_committed(self) -> bool:
         return self._sync.promotion_committed()
+
+    # --------------------------------------------------------------- instruments
+
+    def hold_tick(self, seconds: float) -> None:
+        """Failpoints only (instruments.py): the tick thread sleeps `seconds` once, as it does
+        while it snapshots a large state."""
+        self._sync.run_on_tick(lambda: time.sleep(seconds))
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -270,6 +270,10 @@ class CoordinatorNode:
         while not done.wait(0.2):
             if self._failpoints is not None:
                 self._failpoints.poll()
+                if (stall := self._failpoints.take_stall()) and self.raft is not None:
+                    at_ns, seconds = stall
+                    delay_s = max(0.0, (at_ns - time.time_ns()) / 1e9)
+                    threading.Timer(delay_s, self.raft.hold_tick, (seconds,)).start()
             self.maybe_promote()
         self.stop()
 
