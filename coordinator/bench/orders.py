@@ -19,6 +19,7 @@ import grpc
 from coordinator.bench.load import OrderFailed, describe
 from coordinator.localcluster import LocalCluster
 from coordinator.v1 import engine_pb2, engine_pb2_grpc, types_pb2
+from coordinator.wire.status import CODE_NAME
 
 ENGINE_ID = "bench-engine"
 # The size of every SubmitOrderRequest, the same as etcd's PutRequest in a comparison.
@@ -27,7 +28,6 @@ CLIENT_ORDER_ID_LENGTH = 64
 LEASE_TTL_MS = 600_000  # the longest lease; renewed before every run (`BenchEngine.renew`)
 # How long closing a stream waits for the server to end it before cancelling the call.
 STREAM_CLOSE_S = 5.0
-_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ class StreamOrders:
         response = await answer
         kind = response.WhichOneof("result")
         if kind == "error":
-            code = _CODE_NAMES.get(response.error.code, str(response.error.code))
+            code = CODE_NAME.get(response.error.code, str(response.error.code))
             raise OrderFailed(f"{code}: {response.error.message}")
         if kind != "submit_order":
             raise OrderFailed(f"answered with {kind!r} instead of submit_order")

@@ -41,7 +41,7 @@ from coordinator.core.results import FillResult, OrderResult
 from coordinator.v1 import admin_pb2, engine_pb2, types_pb2
 from coordinator.wire.channel import is_host_port
 from coordinator.wire.records import order_from_wire, position_from_wire
-from coordinator.wire.status import reason_in, reason_of
+from coordinator.wire.status import CODE_NAME, reason_in, reason_of
 
 MS = 1_000_000
 # Codes that refuse whatever the reason (reasons a newer server may add, auth, unknown methods).
@@ -465,7 +465,6 @@ STREAM_FIELD = {
     "CancelOrder": "cancel_order",
     "ReportFill": "report_fill",
 }
-_CODE_NAME = {code.value[0]: code.name for code in grpc.StatusCode}
 
 
 class AttemptFailed(Exception):
@@ -487,7 +486,7 @@ def stream_answer(response: engine_pb2.OrderStreamResponse) -> Any:
     kind = response.WhichOneof("result")
     if kind == "error" or kind is None:
         reason, field = reason_in(response.error)
-        code = _CODE_NAME.get(response.error.code, "UNKNOWN")
+        code = CODE_NAME.get(response.error.code, "UNKNOWN")
         raise AttemptFailed((code, reason, field, response.error.message))
     return getattr(response, kind)
 

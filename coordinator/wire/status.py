@@ -33,6 +33,8 @@ STATUS_OF_REASON: dict[str, grpc.StatusCode] = {
     Operating.MEMBERSHIP_REFUSED: _REFUSED,
 }
 _CODE_NUMBER = {code: getattr(code_pb2, code.name) for code in set(STATUS_OF_REASON.values())}
+# google.rpc.Status.code (a number) -> the gRPC status code's name, e.g. 9 -> FAILED_PRECONDITION
+CODE_NAME = {code.value[0]: code.name for code in grpc.StatusCode}
 
 
 def status_message(
