@@ -40,6 +40,7 @@ from coordinator.core.refusals import Operating, Reason
 from coordinator.core.results import FillResult, OrderResult
 from coordinator.v1 import admin_pb2, engine_pb2, types_pb2
 from coordinator.wire.channel import is_host_port
+from coordinator.wire.commands import ORDER_STREAM_FIELD
 from coordinator.wire.records import order_from_wire, position_from_wire
 from coordinator.wire.status import CODE_NAME, reason_in, reason_of
 
@@ -459,13 +460,6 @@ def what_failed(error: grpc.RpcError) -> tuple[str, str, str, str]:
 # Both twins send their order calls on one OrderStream per node (client/order_stream.py); what
 # a stream answer means, and what a broken or silent stream means, is decided here, once.
 
-STREAM_FIELD = {
-    "SubmitOrder": "submit_order",
-    "UpdateOrder": "update_order",
-    "CancelOrder": "cancel_order",
-    "ReportFill": "report_fill",
-}
-
 
 class AttemptFailed(Exception):
     """One attempt of a call got a refusal or no answer, unary or on a stream. `what` is
@@ -478,7 +472,7 @@ class AttemptFailed(Exception):
 
 
 def stream_request(sequence: int, method: str, request: Any) -> engine_pb2.OrderStreamRequest:
-    return engine_pb2.OrderStreamRequest(sequence=sequence, **{STREAM_FIELD[method]: request})
+    return engine_pb2.OrderStreamRequest(sequence=sequence, **{ORDER_STREAM_FIELD[method]: request})
 
 
 def stream_answer(response: engine_pb2.OrderStreamResponse) -> Any:

@@ -37,18 +37,19 @@ def _fill_response(result: FillResult) -> engine_pb2.ReportFillResponse:
     )
 
 
-# Keyed by the field of OrderStreamRequest's `command` oneof (and of OrderStreamResponse's
-# `result`) that carries the write.
-ORDER_WRITES: dict[str, OrderWrite] = {
-    "submit_order": OrderWrite(
+_WRITES = (
+    OrderWrite(
         "SubmitOrder", commands.submit_order, _order_response(engine_pb2.SubmitOrderResponse)
     ),
-    "update_order": OrderWrite(
+    OrderWrite(
         "UpdateOrder", commands.update_order, _order_response(engine_pb2.UpdateOrderResponse)
     ),
-    "cancel_order": OrderWrite(
+    OrderWrite(
         "CancelOrder", commands.cancel_order, _order_response(engine_pb2.CancelOrderResponse)
     ),
-    "report_fill": OrderWrite("ReportFill", commands.report_fill, _fill_response),
-}
-BY_METHOD: dict[str, OrderWrite] = {w.method: w for w in ORDER_WRITES.values()}
+    OrderWrite("ReportFill", commands.report_fill, _fill_response),
+)
+# Keyed by the field of OrderStreamRequest's `command` oneof (and of OrderStreamResponse's
+# `result`) that carries the write.
+ORDER_WRITES: dict[str, OrderWrite] = {commands.ORDER_STREAM_FIELD[w.method]: w for w in _WRITES}
+BY_METHOD: dict[str, OrderWrite] = {w.method: w for w in _WRITES}

@@ -12,7 +12,7 @@ from typing import Any
 
 from coordinator.core import commands as c
 from coordinator.core.numbers import format_decimal, parse_decimal
-from coordinator.v1 import command_pb2, types_pb2
+from coordinator.v1 import command_pb2, engine_pb2, types_pb2
 from coordinator.wire.records import (
     limits_from_wire,
     limits_to_wire,
@@ -22,6 +22,16 @@ from coordinator.wire.records import (
 
 # ----------------------------------------------------------- messages -> commands
 # Each takes a log body or the request of the same name (the fields are the same).
+
+
+# Engine.OrderStream: each order write's unary RPC ("SubmitOrder") -> the field of
+# OrderStreamRequest's `command` oneof (and of OrderStreamResponse's `result`) that carries it,
+# read from the contract itself.
+ORDER_STREAM_FIELD: dict[str, str] = {
+    field.message_type.name.removesuffix("Request"): field.name
+    for field in engine_pb2.OrderStreamRequest.DESCRIPTOR.oneofs_by_name["command"].fields
+    if field.message_type is not None
+}
 
 
 def campaign(m: Any) -> c.Campaign:
