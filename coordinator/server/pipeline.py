@@ -126,7 +126,7 @@ class Pipeline:
         """Sends the request on to the Raft leader and relays its answer, status details
         included."""
         address = self._leader_address(context)
-        response_type = _response_type(method)
+        _request_type, response_type = _message_types(method)
         call = self._channel(address).unary_unary(
             f"/coordinator.v1.{method}",
             request_serializer=type(request).SerializeToString,
@@ -151,7 +151,7 @@ class Pipeline:
         node learns of another leader, the relay ends OUTCOME_UNKNOWN at once: a stream to a
         leader that was partitioned away would otherwise hang without ever breaking."""
         address = self._leader_address(context)
-        request_type, response_type = _stream_types(method)
+        request_type, response_type = _message_types(method)
         call = self._channel(address).stream_stream(
             f"/coordinator.v1.{method}",
             request_serializer=request_type.SerializeToString,
@@ -263,13 +263,8 @@ def valid_command(request: Any, to_command: Callable[[Any], Command]) -> Command
     return command
 
 
-def _response_type(method: str) -> Any:
-    service, name = method.split("/")
-    module = engine_pb2 if service == "Engine" else admin_pb2
-    return getattr(module, f"{name}Response")
-
-
-def _stream_types(method: str) -> tuple[Any, Any]:
+def _message_types(method: str) -> tuple[Any, Any]:
+    """(request type, response type) of "Service/Method"."""
     service, name = method.split("/")
     module = engine_pb2 if service == "Engine" else admin_pb2
     return getattr(module, f"{name}Request"), getattr(module, f"{name}Response")
